@@ -1,0 +1,41 @@
+"""Engine registry. Engines are imported lazily: asking for ``flow`` never imports torch."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import EngineUnavailableError
+from .base import Engine, check_cancel
+
+#: name -> (module, class, one-line description)
+ENGINES = {
+    "flow": ("shotfill.engines.flow", "FlowEngine",
+             "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
+    "baseline": ("shotfill.engines.baselines", "BaselineEngine",
+                 "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
+}
+
+#: engines that are designed but not built yet; asking for one is a clear error
+PLANNED = {
+    "dit": "the project's own video diffusion transformer (not shipped yet)",
+    "wan-vace": "Wan2.1-VACE through diffusers (not available yet)",
+    "ltx": "LTX-Video through diffusers (not available yet)",
+}
+
+DEFAULT_ENGINE = "flow"
+
+
+def available_engines() -> dict[str, str]:
+    return {name: spec[2] for name, spec in ENGINES.items()}
+
+
+def get_engine(name: str, **options) -> Engine:
+    if name in ENGINES:
+        module, cls, _ = ENGINES[name]
+        return getattr(importlib.import_module(module), cls)(**options)
+    if name in PLANNED:
+        raise EngineUnavailableError(f"engine '{name}' does not work yet: {PLANNED[name]}")
+    raise EngineUnavailableError(
+        f"unknown engine '{name}' (choose from: {', '.join(sorted(ENGINES))})")
+
+
+__all__ = ["Engine", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]

@@ -1,0 +1,62 @@
+"""The engine interface every engine implements.
+
+``generate(plan, frames, masks, ...)`` receives the whole plan window:
+
+- ``frames``: float32 array ``(T, H, W, 3)`` in the engines' working space
+  (display-referred, about [0, 1]; see :mod:`shotfill.colour`). Positions the
+  plan generates hold zeros.
+- ``masks``: float32 array ``(T, H, W)``, **1 = generate, 0 = keep**. Known
+  positions are all 0, generated positions all 1, fill positions carry the
+  region to fill.
+
+It returns a float32 array ``(T, H, W, 3)``: the engine's picture for every
+position. The pipeline only takes the engine's values where the mask is > 0 and
+copies original pixels everywhere else, so known pixels stay bit-exact.
+
+``progress(fraction, message)`` is called with 0..1; ``cancel()`` returns True
+when the job must stop, and engines call :func:`check_cancel` at every step.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Callable, ClassVar, Optional
+
+from ..errors import CancelledError, InputError
+from ..plan import FramePlan, TaskKind
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+
+def check_cancel(cancel: Optional[CancelFn]) -> None:
+    if cancel is not None and cancel():
+        raise CancelledError("cancelled")
+
+
+def no_progress(fraction: float, message: str = "") -> None:  # pragma: no cover - trivial
+    pass
+
+
+class Engine(abc.ABC):
+    #: registry name, e.g. "flow"
+    name: ClassVar[str]
+    #: task kinds this engine can do
+    supports: ClassVar[frozenset] = frozenset(TaskKind)
+    #: known frames it wants on each side of what it generates
+    context_frames: ClassVar[int] = 8
+    #: whether a text prompt changes what it does
+    uses_prompt: ClassVar[bool] = False
+
+    def describe(self) -> dict:
+        """Provenance for EXR headers: engine name, model id and checksum."""
+        return {"engine": self.name, "model": "", "model_sha256": ""}
+
+    def check_plan(self, plan: FramePlan) -> None:
+        if plan.kind not in self.supports:
+            kinds = ", ".join(sorted(k.value for k in self.supports))
+            raise InputError(f"engine '{self.name}' cannot do {plan.kind.value} (it does: {kinds})")
+
+    @abc.abstractmethod
+    def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+        """Return ``(T, H, W, 3)`` float32 pictures for the whole window."""

@@ -1,0 +1,54 @@
+"""shotfill packaging.
+
+The design card's folders map onto namespaced import names, so nothing installs
+a top-level ``core`` or ``plugin``:
+
+    core/       -> shotfill            (engine side: numpy, torch, OpenEXR, OTIO, OCIO)
+    plugin/     -> shotfill_plugin     (host side: standard library and the host's Qt only)
+    resources/  -> shotfill.resources  (shipped data: presets, templates, checkpoints)
+"""
+from setuptools import setup
+
+setup(
+    name="shotfill",
+    version="0.1.0",
+    description="Generative shot extension, bridging and fill for film post-production (EXR, OTIO)",
+    python_requires=">=3.10",
+    packages=[
+        "shotfill",
+        "shotfill.engines",
+        "shotfill.models",
+        "shotfill.resources",
+        "shotfill_plugin",
+    ],
+    package_dir={
+        "shotfill": "core",
+        "shotfill.resources": "resources",
+        "shotfill_plugin": "plugin",
+    },
+    package_data={"shotfill.resources": ["*.json", "*.yaml", "*.md", "**/*"]},
+    include_package_data=False,
+    install_requires=[
+        "numpy>=1.26",
+        "OpenEXR==3.5.3",
+        "opentimelineio==0.18.1",
+        "opentimelineio-plugins==0.18.1",
+        "opencolorio==2.6.0",
+        "opencv-python-headless==5.0.0.93",
+        "av==18.1.0",
+        "pillow>=10",
+        "tifffile>=2024.1.1",
+    ],
+    extras_require={
+        # the generative engines; `pip install torch==2.13.0` first on CPU machines
+        "dit": ["torch>=2.4", "diffusers==0.42.1", "safetensors>=0.4"],
+        "panel": ["PySide6-Essentials>=6.6"],
+        "farm": ["openjd-cli==0.8.*"],
+        "test": ["pytest>=8", "pytest-qt==4.5.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "shotfill=shotfill.cli:main",
+        ],
+    },
+)
