@@ -1,0 +1,321 @@
+"""The job spec: one serialisable object that carries everything a job needs.
+
+Every front door (command line, panel, farm task, host hooks) builds a
+:class:`JobSpec` and hands it to the same worker (``shotfill run job.json``).
+The JSON form is versioned; :meth:`JobSpec.from_dict` migrates older versions
+and names the field at fault when something is wrong.
+
+Example::
+
+    {
+      "version": 1,
+      "task": "extend_forward",
+      "source": {"path": "plates/sh010.####.exr"},
+      "frames": 24,
+      "engine": "flow",
+      "seed": 7,
+      "output": {"dir": "out/sh010_ext", "compression": "zip"}
+    }
+
+A job can instead name a target of an edit; its sources, frame counts and
+placement then come from the timeline::
+
+    {"version": 1, "edit": {"path": "cut_v3.otio", "target": "V1.gap1"},
+     "output": {"dir": "out/gap1"}}
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import JobSpecError
+from .plan import TaskKind
+
+JOB_VERSION = 1
+COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none", "rle", "pxr24", "b44")
+WRITE_MODES = ("track", "replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """A frame source: a sequence pattern, a movie, a folder of frames."""
+
+    path: str
+    frame_range: tuple[int, int] | None = None
+    part: str | None = None
+    layer: str | None = None
+    colourspace: str | None = None   # None: the source's default (EXR keeps its space, 8-bit is sRGB)
+
+    def to_dict(self) -> dict:
+        d = {"path": self.path}
+        if self.frame_range is not None:
+            d["frame_range"] = list(self.frame_range)
+        for k in ("part", "layer", "colourspace"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, field: str) -> "SourceSpec":
+        if isinstance(d, str):
+            d = {"path": d}
+        if not isinstance(d, dict):
+            raise JobSpecError(field, f"expected an object with a 'path', got {type(d).__name__}")
+        _no_unknown(d, {"path", "frame_range", "part", "layer", "colourspace"}, field)
+        path = d.get("path")
+        if not isinstance(path, str) or not path:
+            raise JobSpecError(f"{field}.path", "must be a non-empty string")
+        fr = d.get("frame_range")
+        if fr is not None:
+            if (not isinstance(fr, (list, tuple)) or len(fr) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in fr)
+                    or fr[0] > fr[1]):
+                raise JobSpecError(f"{field}.frame_range", f"must be [first, last] whole numbers, got {fr!r}")
+            fr = (fr[0], fr[1])
+        for k in ("part", "layer", "colourspace"):
+            if d.get(k) is not None and not isinstance(d[k], (str, int)):
+                raise JobSpecError(f"{field}.{k}", "must be a string")
+        return cls(path=path, frame_range=fr, part=d.get("part"), layer=d.get("layer"),
+                   colourspace=d.get("colourspace"))
+
+
+@dataclasses.dataclass(frozen=True)
+class EditSpec:
+    """A target of an edit (OTIO, EDL, FCP XML, ...)."""
+
+    path: str
+    target: str
+    rate: float | None = None
+    write_mode: str = "track"        # "track": a new track; "replace": in place of the gap
+    export: str | None = None        # also export the new edit through this adapter
+    write_timeline: bool = True      # False: leave the timeline to a later publish step
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any, field: str = "edit") -> "EditSpec":
+        if not isinstance(d, dict):
+            raise JobSpecError(field, "expected an object with 'path' and 'target'")
+        _no_unknown(d, {f.name for f in dataclasses.fields(cls)}, field)
+        for k in ("path", "target"):
+            if not isinstance(d.get(k), str) or not d[k]:
+                raise JobSpecError(f"{field}.{k}", "must be a non-empty string")
+        mode = d.get("write_mode", "track")
+        if mode not in WRITE_MODES:
+            raise JobSpecError(f"{field}.write_mode", f"must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
+        rate = d.get("rate")
+        if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
+            raise JobSpecError(f"{field}.rate", f"must be a positive number, got {rate!r}")
+        return cls(path=d["path"], target=d["target"], rate=rate, write_mode=mode,
+                   export=d.get("export"), write_timeline=bool(d.get("write_timeline", True)))
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    dir: str
+    name: str | None = None          # file name stem; default from the source or target
+    compression: str = "zip"
+    colourspace: str | None = None   # None: EXR sources keep their space, others become lin_rec709
+    padding: int = 4
+    preview: bool = True             # write a contact sheet around each seam
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any, field: str = "output") -> "OutputSpec":
+        if isinstance(d, str):
+            d = {"dir": d}
+        if not isinstance(d, dict):
+            raise JobSpecError(field, "expected an object with a 'dir'")
+        _no_unknown(d, {f.name for f in dataclasses.fields(cls)}, field)
+        if not isinstance(d.get("dir"), str) or not d["dir"]:
+            raise JobSpecError(f"{field}.dir", "must be a non-empty string")
+        comp = str(d.get("compression", "zip")).lower()
+        if comp not in COMPRESSIONS:
+            raise JobSpecError(f"{field}.compression", f"must be one of {', '.join(COMPRESSIONS)}, got {comp!r}")
+        padding = d.get("padding", 4)
+        if not isinstance(padding, int) or isinstance(padding, bool) or not 1 <= padding <= 10:
+            raise JobSpecError(f"{field}.padding", f"must be a whole number 1..10, got {padding!r}")
+        name = d.get("name")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name or "\\" in name):
+            raise JobSpecError(f"{field}.name", f"must be a plain file name stem, got {name!r}")
+        return cls(dir=d["dir"], name=name, compression=comp, colourspace=d.get("colourspace"),
+                   padding=padding, preview=bool(d.get("preview", True)))
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    output: OutputSpec
+    task: TaskKind | None = None     # None only when an edit target decides it
+    source: SourceSpec | None = None
+    source_b: SourceSpec | None = None   # bridge: the shot after the gap
+    mask: SourceSpec | None = None       # fill: the mask sequence (1 = generate)
+    edit: EditSpec | None = None
+    frames: int | None = None        # frames to generate (extend, bridge)
+    context: int | None = None       # known frames each side; None: the engine's choice
+    engine: str = "flow"
+    engine_options: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    prompt: str = ""
+    job_id: str | None = None        # None: derived from the spec, so a re-run resumes
+    version: int = JOB_VERSION
+
+    # -- identity ------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The job id written into every frame's header (resume key)."""
+        if self.job_id:
+            return self.job_id
+        d = self.to_dict()
+        for k in ("job_id", "version"):
+            d.pop(k, None)
+        d["output"].pop("preview", None)
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # -- serialisation -----------------------------------------------------------
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"version": self.version}
+        if self.job_id:
+            d["job_id"] = self.job_id
+        if self.task is not None:
+            d["task"] = self.task.value
+        for k in ("source", "source_b", "mask", "edit"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v.to_dict()
+        for k in ("frames", "context"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        d.update(engine=self.engine, engine_options=dict(self.engine_options), seed=self.seed,
+                 prompt=self.prompt, output=self.output.to_dict())
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path) -> "JobSpec":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise JobSpecError("(file)", f"cannot read job file {path}: {e.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise JobSpecError("(file)", f"{path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "JobSpec":
+        if not isinstance(d, dict):
+            raise JobSpecError("(top level)", "a job is a JSON object")
+        d = migrate(dict(d))
+        known = {f.name for f in dataclasses.fields(cls)}
+        _no_unknown(d, known, None)
+        task = d.get("task")
+        if task is not None:
+            try:
+                task = TaskKind(task)
+            except ValueError:
+                raise JobSpecError("task", f"must be one of {', '.join(k.value for k in TaskKind)}, got {task!r}") from None
+        if "output" not in d:
+            raise JobSpecError("output", "is required (at least {\"dir\": ...})")
+        spec = cls(
+            output=OutputSpec.from_dict(d["output"]),
+            task=task,
+            source=SourceSpec.from_dict(d["source"], "source") if d.get("source") is not None else None,
+            source_b=SourceSpec.from_dict(d["source_b"], "source_b") if d.get("source_b") is not None else None,
+            mask=SourceSpec.from_dict(d["mask"], "mask") if d.get("mask") is not None else None,
+            edit=EditSpec.from_dict(d["edit"]) if d.get("edit") is not None else None,
+            frames=_opt_count(d, "frames"),
+            context=_opt_count(d, "context"),
+            engine=_str(d, "engine", "flow"),
+            engine_options=_dict(d, "engine_options"),
+            seed=_int(d, "seed", 0),
+            prompt=_str(d, "prompt", ""),
+            job_id=d.get("job_id") or None,
+            version=JOB_VERSION,
+        )
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Cross-field checks: what each task needs."""
+        if self.edit is not None:
+            if self.source is not None or self.source_b is not None:
+                raise JobSpecError("edit", "give either an edit target or sources, not both")
+            return
+        if self.task is None:
+            raise JobSpecError("task", "is required when no edit target is given")
+        if self.source is None:
+            raise JobSpecError("source", f"is required for {self.task.value}")
+        if self.task in (TaskKind.EXTEND_FORWARD, TaskKind.EXTEND_BACKWARD, TaskKind.BRIDGE) and self.frames is None:
+            raise JobSpecError("frames", f"is required for {self.task.value}")
+        if self.task is TaskKind.BRIDGE and self.source_b is None:
+            raise JobSpecError("source_b", "is required for bridge (the shot after the gap)")
+        if self.task is TaskKind.FILL and self.mask is None:
+            raise JobSpecError("mask", "is required for fill (1 = generate, 0 = keep)")
+        if self.task is not TaskKind.BRIDGE and self.source_b is not None:
+            raise JobSpecError("source_b", f"is only used by bridge, not {self.task.value}")
+
+
+def migrate(d: dict) -> dict:
+    """Bring an older job dict up to :data:`JOB_VERSION`."""
+    version = d.get("version", JOB_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise JobSpecError("version", f"must be a whole number, got {version!r}")
+    if version > JOB_VERSION:
+        raise JobSpecError("version", f"{version} is newer than this shotfill understands ({JOB_VERSION}); update shotfill")
+    if version < 1:
+        raise JobSpecError("version", f"{version} is not a shotfill job version")
+    d["version"] = JOB_VERSION
+    return d
+
+
+def _no_unknown(d: dict, known: set, field: str | None) -> None:
+    for k in d:
+        if k not in known:
+            where = f"{field}.{k}" if field else k
+            raise JobSpecError(where, f"unknown field (known: {', '.join(sorted(known))})")
+
+
+def _opt_count(d: dict, key: str) -> int | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise JobSpecError(key, f"must be a whole number of at least 1, got {v!r}")
+    return v
+
+
+def _int(d: dict, key: str, default: int) -> int:
+    v = d.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v >= 2**63:
+        raise JobSpecError(key, f"must be a whole number >= 0, got {v!r}")
+    return v
+
+
+def _str(d: dict, key: str, default: str) -> str:
+    v = d.get(key, default)
+    if not isinstance(v, str):
+        raise JobSpecError(key, f"must be a string, got {v!r}")
+    return v
+
+
+def _dict(d: dict, key: str) -> dict:
+    v = d.get(key, {})
+    if not isinstance(v, dict):
+        raise JobSpecError(key, f"must be an object, got {v!r}")
+    return v
