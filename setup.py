@@ -33,6 +33,7 @@ setup(
         "OpenEXR==3.5.3",
         "opentimelineio==0.18.1",
         "opentimelineio-plugins==0.18.1",
+        "otio-fcpx-xml-adapter==1.0.0",
         "opencolorio==2.6.0",
         "opencv-python-headless==5.0.0.93",
         "av==18.1.0",
