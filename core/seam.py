@@ -1,0 +1,61 @@
+"""Seams: where generated frames meet the real plate.
+
+Two jobs, both in the engines' working encoding:
+
+- :func:`anchor_to_plate` colour-matches generated frames to the ORIGINAL
+  plate frames next to them (never to earlier generated frames, so drift cannot
+  compound across chained windows). A bridge is matched to A near A and to B
+  near B, blended linearly across the gap.
+- :func:`seam_scores` measures each seam: the jump across the cut divided by
+  the shot's own frame-to-frame change (about 1 is seamless, much more is a
+  visible jump). See :func:`shotfill.metrics.seam_score`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .plan import FramePlan, Role, TaskKind
+
+
+def anchor_to_plate(plan: FramePlan, working: np.ndarray, result: np.ndarray,
+                    masks: np.ndarray) -> np.ndarray:
+    """Return ``result`` with generated frames colour-matched to the nearest plate frames."""
+    from .colour import match_colour
+
+    gen = plan.generate_positions
+    if not gen or plan.kind is TaskKind.FILL:
+        return result
+    out = result.copy()
+    known = plan.known_positions
+    if plan.kind is TaskKind.BRIDGE:
+        a = [p for p in known if p < gen[0]]
+        b = [p for p in known if p > gen[-1]]
+        t = (np.arange(len(gen), dtype=np.float32) + 1.0) / (len(gen) + 1.0)
+        to_a = match_colour(result[gen], working[a])
+        to_b = match_colour(result[gen], working[b])
+        out[gen] = to_a * (1.0 - t)[:, None, None, None] + to_b * t[:, None, None, None]
+    else:
+        out[gen] = match_colour(result[gen], working[known])
+    return out
+
+
+def seam_scores(plan: FramePlan, working: np.ndarray, result: np.ndarray) -> dict[str, float]:
+    """Seam score at every cut between a known and a generated frame."""
+    from .metrics import seam_score
+
+    gen = set(plan.generate_positions)
+    if not gen:
+        return {}
+    known = plan.known_positions
+    scores = {}
+    for p in range(len(plan) - 1):
+        left, right = plan.frames[p].role, plan.frames[p + 1].role
+        if left is Role.KNOWN and right is Role.GENERATE:
+            side = [k for k in known if k <= p][-4:]
+            scores[f"{plan.frames[p].source}_to_generated"] = float(
+                seam_score(working[p], result[p + 1], working[side]))
+        elif left is Role.GENERATE and right is Role.KNOWN:
+            side = [k for k in known if k >= p + 1][:4]
+            scores[f"generated_to_{plan.frames[p + 1].source}"] = float(
+                seam_score(working[p + 1], result[p], working[side]))
+    return scores

@@ -1,0 +1,218 @@
+"""The worker pipeline end to end on small synthetic EXR plates: plan, engine, EXR out, resume."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+
+from shotfill.errors import CancelledError, InputError, MissingFrameError
+from shotfill.events import ListSink
+from shotfill.exr import read_exr, read_exr_header, write_exr
+from shotfill.job import JobSpec
+from shotfill.pipeline import publish, run_job
+
+H, W = 48, 64
+
+
+def _texture(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.random((H // 4, (W + 64) // 4, 3)).astype(np.float32)
+    return np.kron(base, np.ones((4, 4, 1), np.float32)) * 2.0   # values above 1 too
+
+
+def _plate(directory, name="plate", frames=range(1001, 1013), seed=0, speed=2, windows=None):
+    """A texture panning ``speed`` px per frame, written as half EXR ``name.####.exr``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tex = _texture(seed)
+    for i, f in enumerate(frames):
+        img = tex[:, i * speed:i * speed + W]
+        kw = {}
+        if windows is not None:
+            data, disp = windows
+            kw = {"data_window": data, "display_window": disp}
+            img = img[data[1] - disp[1]:data[3] - disp[1] + 1, data[0] - disp[0]:data[2] - disp[0] + 1]
+        write_exr(directory / f"{name}.{f:04d}.exr", img, **kw)
+    return str(directory / f"{name}.####.exr")
+
+
+def _job(tmp_path, **over):
+    d = {"task": "extend_forward", "frames": 4, "engine": "flow",
+         "output": {"dir": str(tmp_path / "out"), "preview": False}}
+    d.update(over)
+    return JobSpec.from_dict(d)
+
+
+def test_extend_writes_numbered_frames_with_provenance(tmp_path):
+    src = _plate(tmp_path / "plates")
+    sink = ListSink()
+    res = run_job(_job(tmp_path, source=src, seed=5, prompt="dusk"), sink)
+    assert res.frames == [1013, 1014, 1015, 1016] and res.written == res.frames
+    h = read_exr_header(tmp_path / "out" / "plate_ext.1014.exr")
+    assert h["shotfill.engine"] == "flow" and h["shotfill.seed"] == 5
+    assert h["shotfill.jobId"] == res.job_id and h["shotfill.task"] == "extend_forward"
+    assert h["shotfill.framePlan"].startswith("extend_forward K")
+    assert h["shotfill.sourceClip"] == src and h["shotfill.colourSpace"] == "lin_rec709"
+    assert len(h["chromaticities"]) == 8
+    # the flow engine has no text conditioning: the prompt is reported as ignored, never dropped silently
+    assert any("prompt is ignored" in e["message"] for e in sink.of("warning"))
+    assert [e["frame"] for e in sink.of("frame")] == res.frames
+    assert sink.of("result")[0]["job_id"] == res.job_id
+    img = read_exr(tmp_path / "out" / "plate_ext.1013.exr").display_rgb()
+    assert img.shape == (H, W, 3) and np.isfinite(img).all() and img.max() > 1.0   # HDR kept
+
+
+def test_rerun_resumes_and_rewrites_a_damaged_frame(tmp_path):
+    src = _plate(tmp_path / "plates")
+    spec = _job(tmp_path, source=src)
+    first = run_job(spec)
+    again = run_job(spec)
+    assert again.written == [] and again.skipped == first.frames
+    victim = tmp_path / "out" / "plate_ext.1015.exr"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 3])            # a frame cut short by a crash
+    third = run_job(spec)
+    assert third.written == [1015]
+    assert read_exr(victim).pixels.shape[:2] == (H, W)
+    # a different job (other seed) does not take these frames as its own
+    other = run_job(_job(tmp_path, source=src, seed=9))
+    assert other.written == other.frames
+
+
+def test_extend_backward_numbers_before_the_first_frame(tmp_path):
+    src = _plate(tmp_path / "plates")
+    res = run_job(_job(tmp_path, source=src, task="extend_backward", frames=3))
+    assert res.frames == [998, 999, 1000]
+    assert (tmp_path / "out" / "plate_head.0998.exr").exists()
+
+
+def test_bridge_continues_a_and_keeps_windows(tmp_path):
+    windows = ((4, 2, 59, 45), (0, 0, 63, 47))           # data window inside the display window
+    a = _plate(tmp_path / "a", "a", range(1, 9), seed=1, windows=windows)
+    b = _plate(tmp_path / "b", "b", range(1, 9), seed=2, windows=windows)
+    res = run_job(_job(tmp_path, task="bridge", source=a, source_b={"path": b}, frames=5))
+    assert res.frames == [9, 10, 11, 12, 13]
+    img = read_exr(tmp_path / "out" / "a_bridge.0011.exr")
+    assert img.data_window == windows[0] and img.display_window == windows[1]
+    assert set(res.seam_scores) == {"a_to_generated", "generated_to_b"}
+
+
+def test_fill_keeps_known_pixels_bit_exact(tmp_path):
+    src = _plate(tmp_path / "plates", frames=range(1, 7))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    import cv2
+
+    for f in range(1, 7):
+        m = np.zeros((H, W), np.uint8)
+        m[10:26, 20 + f:36 + f] = 255
+        cv2.imwrite(str(masks / f"m.{f:04d}.png"), m)
+    res = run_job(_job(tmp_path, task="fill", source=src, mask={"path": str(masks / "m.####.png")}))
+    assert res.frames == [1, 2, 3, 4, 5, 6]
+    for f in (1, 4):
+        out = read_exr(tmp_path / "out" / f"plate_fill.{f:04d}.exr").pixels
+        orig = read_exr(tmp_path / "plates" / f"plate.{f:04d}.exr").pixels
+        m = cv2.imread(str(masks / f"m.{f:04d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        assert np.array_equal(out[~m], orig[~m])            # bit-exact outside the mask
+        # inside: generated from the rest of the shot, close to the hidden truth
+        assert np.isfinite(out[m]).all()
+        assert np.abs(out[m] - orig[m]).mean() < 0.5 * np.abs(orig[m]).mean()
+
+
+def test_fill_with_one_still_mask_for_every_frame(tmp_path):
+    import cv2
+
+    src = _plate(tmp_path / "plates", frames=range(1, 5))
+    m = np.zeros((H // 2, W // 2), np.uint8)               # a smaller mask: resized to the plate
+    m[5:12, 5:12] = 255
+    cv2.imwrite(str(tmp_path / "logo.png"), m)
+    res = run_job(_job(tmp_path, task="fill", source=src, mask={"path": str(tmp_path / "logo.png")}))
+    assert res.written == [1, 2, 3, 4]
+
+
+def test_cancel_leaves_only_whole_frames(tmp_path):
+    src = _plate(tmp_path / "plates")
+
+    class CancelAfterFirstFrame(ListSink):
+        def __call__(self):
+            return bool(self.of("frame"))
+
+    sink = CancelAfterFirstFrame()
+    with pytest.raises(CancelledError):
+        run_job(_job(tmp_path, source=src, frames=6), sink, cancel=sink)
+    out = tmp_path / "out"
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+    frames = sorted(out.glob("*.exr"))
+    assert len(frames) == 1                                 # stopped at the next frame
+    read_exr(frames[0])                                     # and what is there is whole
+    res = run_job(_job(tmp_path, source=src, frames=6))     # the re-run resumes
+    assert len(res.skipped) == 1 and len(res.written) == 5
+
+
+def test_bad_inputs_are_named(tmp_path):
+    src = _plate(tmp_path / "plates", frames=[1, 2, 4])      # frame 3 is missing
+    with pytest.raises(MissingFrameError, match="frame 3"):
+        run_job(_job(tmp_path, source=src, frames=2))
+    with pytest.raises(InputError, match="unknown engine 'nope'"):
+        run_job(_job(tmp_path, source=src, engine="nope"))
+    with pytest.raises(InputError, match="does not work yet"):
+        run_job(_job(tmp_path, source=src, engine="dit"))
+
+
+def _edit(tmp_path, a, b):
+    """One video track::
+
+        | clip A (1001-1008) | gap 4 | clip B (1001-1008) |
+    """
+    def clip(name, pattern):
+        directory, fname = os.path.split(pattern)
+        ref = otio.schema.ImageSequenceReference(
+            target_url_base=directory + "/", name_prefix=fname.split("#")[0], name_suffix=".exr",
+            start_frame=1001, frame_step=1, rate=24, frame_zero_padding=4,
+            available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24),
+                                                     otio.opentime.RationalTime(8, 24)))
+        return otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(8, 24)))
+
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    track.extend([clip("A", a), otio.schema.Gap(source_range=otio.opentime.TimeRange(
+        duration=otio.opentime.RationalTime(4, 24))), clip("B", b)])
+    tl = otio.schema.Timeline(name="cut", tracks=[track])
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    return path
+
+
+def test_edit_target_bridge_writes_a_new_edit_and_leaves_the_input(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1001, 1009), seed=1)
+    b = _plate(tmp_path / "b", "b", range(1001, 1009), seed=2)
+    edit = _edit(tmp_path, a, b)
+    before = hashlib.sha256(edit.read_bytes()).hexdigest()
+    spec = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.gap1"},
+                              "output": {"dir": str(tmp_path / "out"), "preview": False}})
+    res = run_job(spec)
+    assert hashlib.sha256(edit.read_bytes()).hexdigest() == before
+    assert res.frames == [1001, 1002, 1003, 1004] and res.task == "bridge"
+    new = otio.adapters.read_from_file(res.new_edit)
+    added = [t for t in new.tracks if t.name.startswith("shotfill")]
+    assert len(added) == 1
+    clip = [c for c in added[0] if isinstance(c, otio.schema.Clip)][0]
+    assert clip.metadata["shotfill"]["job_id"] == res.job_id
+    assert new.tracks[1].range_of_child(clip).start_time.to_frames() == 8
+    assert isinstance(clip.media_reference, otio.schema.ImageSequenceReference)
+    # publish from the result file gives the same placement in a further version
+    again = publish(edit, [res.to_dict()])
+    assert again != res.new_edit and again.exists()
+
+
+def test_edit_target_errors(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1001, 1009), seed=1)
+    edit = _edit(tmp_path, a, a)
+    spec = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.gap9"}, "output": str(tmp_path / "o")})
+    with pytest.raises(InputError, match="no target 'V1.gap9'.*V1.gap1"):
+        run_job(spec)
+    spec = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.clip1.tail"}, "output": str(tmp_path / "o")})
+    with pytest.raises(InputError, match="--frames"):
+        run_job(spec)
