@@ -129,6 +129,10 @@ class Progress:
             event["message"] = message
         self.sink.emit(event)
 
+    def finish(self) -> None:
+        """The whole job is done: fraction 1.0, whatever stages it skipped."""
+        self.sink.emit({"event": "progress", "stage": self.stage, "fraction": 1.0, "eta_s": 0.0})
+
     def callback(self):
         """A ``progress(fraction, message)`` function for engines."""
         return lambda fraction, message="": self.update(fraction, message)

@@ -689,7 +689,7 @@ def open_source(spec: str | Path, *, frame_range: tuple[int, int] | None = None)
         known = " ".join(sorted(SEQUENCE_SUFFIXES))
         raise UnsupportedMediaError(pattern, f"unknown image type '{pattern.suffix}' (known: {known})")
     elif not pattern.directory.is_dir():
-        raise MediaError(pattern.directory, "no such directory")
+        raise MediaError(text, f"its folder {pattern.directory} does not exist")
 
     available = pattern.glob_frames()
     if not available:

@@ -293,6 +293,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     out_frames = plan.output_frames
     job.out_dir.mkdir(parents=True, exist_ok=True)
 
+    _remove_stale_temporaries(job)
     # resume: frames whose header says they belong to this job are kept
     done = {f for f in out_frames if _belongs_to_job(job.frame_path(f), spec.id)}
     todo = [p for p in written_positions if plan.frames[p].output_frame not in done]
@@ -372,7 +373,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     timings["total"] = time.monotonic() - t0
     res.timings = {k: round(v, 3) for k, v in timings.items()}
     _write_result_file(job, res)
-    progress.update(1.0)
+    progress.finish()
     sink.emit({"event": "result", **res.to_dict()})
     return res
 
@@ -465,6 +466,28 @@ def _provenance(job: ResolvedJob) -> dict:
     if chroma is not None:
         attrs["chromaticities"] = tuple(float(c) for c in chroma)
     return attrs
+
+
+def _remove_stale_temporaries(job: ResolvedJob) -> None:
+    """Remove temporary files left by a killed writer (``.NAME.####.exr.PID-XXXX.tmp``).
+
+    Temporaries of a process that is still alive (another attempt of the same farm task)
+    are left alone: its rename is atomic and its frames are the same.
+    """
+    for tmp in job.out_dir.glob(f".{job.name}.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _belongs_to_job(path: Path, job_id: str) -> bool:

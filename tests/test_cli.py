@@ -1,0 +1,143 @@
+"""The command line and the worker, as real subprocesses: events, exit codes, signals, resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from shotfill.exr import read_exr, write_exr
+
+H, W = 72, 96
+
+
+def shotfill(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "shotfill", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plate")
+    rng = np.random.default_rng(0)
+    tex = np.kron(rng.random((H // 4, (W + 200) // 4, 3)), np.ones((4, 4, 1))).astype(np.float32)
+    for i in range(24):
+        write_exr(d / f"sh010.{i:04d}.exr", tex[:, 2 * i:2 * i + W])
+    return d / "sh010.####.exr"
+
+
+def test_version_and_help():
+    r = shotfill("--version")
+    assert r.returncode == 0 and r.stdout.startswith("shotfill ")
+    r = shotfill("--help")
+    assert "Exit codes" in r.stdout
+    r = shotfill("engines")
+    assert "flow" in r.stdout and "baseline" in r.stdout
+
+
+def test_extend_with_jsonl_events(plate, tmp_path):
+    r = shotfill("extend", plate, "--frames", 4, "--out", tmp_path / "out", "--seed", 3,
+                 "--events", "jsonl", "--no-preview")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"stage", "progress", "frame", "result"} <= kinds
+    frames = [e["frame"] for e in events if e["event"] == "frame"]
+    assert frames == [24, 25, 26, 27]                       # continues 0000-0023
+    result = events[-1]
+    assert result["event"] == "result" and result["engine"] == "flow"
+    fr = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fr == sorted(fr) and fr[-1] == 1.0
+    assert read_exr(tmp_path / "out" / "sh010_ext.0025.exr").attributes["shotfill.seed"] == 3
+
+
+def test_run_job_file_is_the_same_worker(plate, tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"version": 1, "task": "extend_backward", "source": {"path": str(plate)},
+                               "frames": 2, "output": {"dir": str(tmp_path / "o"), "preview": False}}))
+    r = shotfill("run", job)
+    assert r.returncode == 0, r.stderr
+    assert "extend_backward" in r.stdout and (tmp_path / "o" / "sh010_head.-0001.exr").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["extend", "/no/such/plate.####.exr", "--frames", "2", "--out", "OUT"], "/no/such/plate"),
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine", "warp9"], "unknown engine 'warp9'"),
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--compression", "jpeg"], "output.compression"),
+    (["bridge", "PLATE", "--frames", "2", "--out", "OUT"], "two sources"),
+    (["fill", "PLATE", "--out", "OUT"], "--mask"),
+    (["info", "/no/such/file.exr"], "/no/such/file.exr"),
+    (["plan", "/no/such/cut.otio"], "/no/such/cut.otio"),
+])
+def test_bad_input_exits_2_with_one_line(plate, tmp_path, args, needle):
+    args = [str(plate) if a == "PLATE" else str(tmp_path / "o") if a == "OUT" else a for a in args]
+    r = shotfill(*args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("shotfill: error: ")
+
+
+def test_bad_job_file_names_the_field(tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"task": "extend_forward", "source": "x", "frames": -3, "output": "o"}))
+    r = shotfill("run", job)
+    assert r.returncode == 2 and "job field 'frames'" in r.stderr
+
+
+def test_damaged_exr_info_is_one_line(shared_data):
+    bad = shared_data / "exr_damaged" / "openexr-images_Damaged" / "memory_DOS_1"
+    r = shotfill("info", bad)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and str(bad) in r.stderr
+
+
+def _start(plate, out, frames=40):
+    return subprocess.Popen([sys.executable, "-m", "shotfill", "extend", str(plate), "--frames", str(frames),
+                             "--out", str(out), "--events", "jsonl", "--no-preview"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc, predicate):
+    for line in proc.stdout:
+        if predicate(json.loads(line)):
+            return True
+    return False
+
+
+def test_sigterm_cancels_cleanly_and_rerun_resumes(plate, tmp_path):
+    out = tmp_path / "out"
+    proc = _start(plate, out)
+    assert _wait_for(proc, lambda e: e["event"] == "frame")
+    proc.send_signal(signal.SIGTERM)
+    proc.stdout.read()
+    assert proc.wait(timeout=120) == 3
+    assert not [p for p in out.iterdir() if p.suffix == ".tmp"]
+    done = sorted(out.glob("*.exr"))
+    assert 1 <= len(done) < 40
+    for p in done:
+        read_exr(p)
+    r = shotfill("extend", plate, "--frames", 40, "--out", out, "--no-preview")
+    assert r.returncode == 0
+    assert f"{40 - len(done)} frames written, {len(done)} already there" in r.stdout
+
+
+def test_sigkill_then_rerun_has_no_corrupt_frame_and_no_duplicate_work(plate, tmp_path):
+    out = tmp_path / "out"
+    proc = _start(plate, out)
+    assert _wait_for(proc, lambda e: e["event"] == "frame" and e["frame"] >= 26)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    done = sorted(out.glob("*.exr"))
+    for p in done:
+        read_exr(p)                                         # whole or absent, never half
+    r = shotfill("extend", plate, "--frames", 40, "--out", out, "--no-preview", "--events", "jsonl")
+    assert r.returncode == 0
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    skipped = [e["frame"] for e in events if e["event"] == "frame" and e["skipped"]]
+    assert sorted(skipped) == sorted(int(p.name.split(".")[1]) for p in done)
+    assert not list(out.glob(".*.tmp"))                     # the killed writer's temporaries are gone
+    assert len(list(out.glob("*.exr"))) == 40
