@@ -178,14 +178,14 @@ def cmd_plan(args) -> int:
     print(f"{args.edit}: {len(targets)} targets")
     for t in targets:
         d = t.to_dict()
-        rng = t.record_range
-        start = rng.start_time.to_timecode(t.rate) if t.rate else rng.start_time.value
+        first = d.get("record_first_tc") or d.get("record_first")
+        last = d.get("record_last_tc") or d.get("record_last")
         frames = f"{t.frames} frames" if t.frames is not None else "N frames (you choose)"
         clip = t.clip_a.clip_name if t.clip_a is not None else ""
         if t.clip_b is not None:
             clip += f" -> {t.clip_b.clip_name}"
         ready = "" if d.get("ready", True) else "  (media offline)"
-        print(f"  {t.id:<22} {t.kind.value:<16} at {start}  {frames:<22} {clip}{ready}")
+        print(f"  {t.id:<16} {t.kind.value:<16} {first}-{last}  {frames:<22} {clip}{ready}")
     return EXIT_OK
 
 

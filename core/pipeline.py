@@ -201,11 +201,11 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
                             f"{to_generate} frames beyond them")
         sources["a"] = open_clip(clip, first, last, "the clip")
         plan = FramePlan.extend(_span(sources["a"]), to_generate, backward=not forward, context=context)
-        one = otio.opentime.RationalTime(1, rate)
+        frames_at = lambda n: otio.opentime.RationalTime(n, rate)  # noqa: E731
         if forward:
-            record_start = target.record_range.end_time_exclusive() + one * handles
+            record_start = target.record_range.end_time_exclusive() + frames_at(handles)
         else:
-            record_start = target.record_range.start_time - one * (handles + to_generate)
+            record_start = target.record_range.start_time - frames_at(handles + to_generate)
             if record_start.value < 0 and edit.write_timeline:
                 raise InputError(
                     f"target '{target.id}': {to_generate} frames before the clip would start "
@@ -325,6 +325,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         timings["seam"] = time.monotonic() - t
     else:
         sink.emit({"event": "stage", "stage": "write", "message": "every frame is already written by this job"})
+        seam_scores = _previous_result(job).get("seam_scores", {})
 
     t = time.monotonic()
     progress.begin("write", f"{len(written_positions)} frames to {job.pattern}")
@@ -363,12 +364,17 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
                                        rate=spec.edit.rate, export_format=spec.edit.export))
             timings["timeline"] = time.monotonic() - t
 
+    sheet = job.out_dir / f"{job.name}.contact.png"
     if spec.output.preview and working is not None:
         t = time.monotonic()
         progress.begin("preview", "contact sheet around each seam")
-        res.contact_sheet = str(_contact_sheet(job, working, result, masks))
+        res.contact_sheet = str(_contact_sheet(job, working, result, masks,
+                                               lambda p: transforms["a"].to_working(originals[p]), sheet))
         sink.emit({"event": "preview", "path": res.contact_sheet})
         timings["preview"] = time.monotonic() - t
+    elif spec.output.preview and sheet.exists():      # resumed with nothing left to do
+        res.contact_sheet = str(sheet)
+        sink.emit({"event": "preview", "path": res.contact_sheet})
 
     timings["total"] = time.monotonic() - t0
     res.timings = {k: round(v, 3) for k, v in timings.items()}
@@ -542,7 +548,8 @@ def publish(edit_path, results: list[dict], *, mode: str = "track", rate: float 
                          export_format=export_format)
 
 
-def _contact_sheet(job: ResolvedJob, working, result, masks) -> Path:
+def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path) -> Path:
+    """Rows of frames around each seam; for a fill, the plate before and the result after."""
     from .contact import contact_sheet
 
     plan = job.plan
@@ -553,9 +560,10 @@ def _contact_sheet(job: ResolvedJob, working, result, masks) -> Path:
     title = job.target.id if job.target is not None else job.name
     if plan.kind is TaskKind.FILL:
         picks = np.linspace(0, len(plan) - 1, num=min(4, len(plan))).round().astype(int)
-        before = [(f"{plan.frames[p].source_frame} before", np.clip(working[p], 0, 1)) for p in picks]
-        after = [(f"{plan.frames[p].source_frame} after", disp[p]) for p in picks]
-        rows = [(f"{title} fill: original", before), (f"{title} fill: result", after)]
+        rows = [(f"{title} fill: original",
+                 [(f"{plan.frames[p].source_frame} before", np.clip(before(p), 0, 1)) for p in picks]),
+                (f"{title} fill: result",
+                 [(f"{plan.frames[p].source_frame} after", disp[p]) for p in picks])]
     else:
         lo, hi = max(0, gen[0] - 2), min(len(plan), gen[-1] + 3)
         if len(gen) > 6:
@@ -568,7 +576,17 @@ def _contact_sheet(job: ResolvedJob, working, result, masks) -> Path:
             label = f"G {pf.output_frame}" if pf.role is Role.GENERATE else f"{pf.source} {pf.source_frame}"
             cells.append((label, disp[p]))
         rows = [(f"{title} {plan.kind.value}", cells)]
-    return contact_sheet(rows, job.out_dir / f"{job.name}.contact.png")
+    return contact_sheet(rows, path)
+
+
+def _previous_result(job: ResolvedJob) -> dict:
+    """The result file an earlier run of this same job left, or {}."""
+    path = job.out_dir / f"{job.name}.result.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if data.get("job_id") == job.spec.id else {}
 
 
 def _write_result_file(job: ResolvedJob, res: JobResult) -> Path:

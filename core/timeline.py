@@ -658,25 +658,35 @@ def _sequence_clip(placement: Placement) -> otio.schema.Clip:
 
 
 def _add_track(timeline: otio.schema.Timeline, placements: list[Placement]) -> None:
-    """Append a ``shotfill`` video track with each placement at its record start."""
+    """Append ``shotfill`` video tracks with each placement at its record start.
+
+    Placements that overlap in time (an extension running into the next clip's
+    fill, say) go on further tracks, ``shotfill 2`` and on: each lands on the
+    first track where it fits::
+
+        shotfill 2                              [ gen: clip3.fill ]
+        shotfill     [ gen: gap1 ]   [ gen: clip2.tail ]
+        V1  [ clip1 ][    gap1   ][ clip2  ][ clip3   ]
+    """
     taken = {track.name for track in timeline.tracks}
-    name = next(n for n in itertools.chain(["shotfill"], (f"shotfill {i}" for i in itertools.count(2)))
-                if n not in taken)
-    track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
+    names = (n for n in itertools.chain(["shotfill"], (f"shotfill {i}" for i in itertools.count(2)))
+             if n not in taken)
     ordered = sorted(placements, key=lambda p: p.record_start)
-    cursor = RationalTime(0, ordered[0].rate)
-    previous = None
+    lanes: list[tuple[otio.schema.Track, list]] = []   # track and its end time (a one-item list)
     for placement in ordered:
-        lead = placement.record_start - cursor
-        if lead.value < 0:
-            raise TimelineError(f"placements for '{previous.target_id}' and '{placement.target_id}' "
-                                "overlap on the timeline")
+        lane = next((lane for lane in lanes if (placement.record_start - lane[1][0]).value >= 0), None)
+        if lane is None:
+            lane = (otio.schema.Track(name=next(names), kind=otio.schema.TrackKind.Video),
+                    [RationalTime(0, placement.rate)])
+            lanes.append(lane)
+        track, end = lane
+        lead = placement.record_start - end[0]
         if lead.value > 0:
             track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, lead.rate), lead)))
         track.append(_sequence_clip(placement))
-        cursor = placement.record_start + placement.duration
-        previous = placement
-    timeline.tracks.append(track)
+        end[0] = placement.record_start + placement.duration
+    for track, _ in lanes:
+        timeline.tracks.append(track)
 
 
 def _replace_gaps(placements: list[Placement], targets: dict, edit_path: Path) -> None:

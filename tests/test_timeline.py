@@ -513,12 +513,20 @@ def test_a_second_pass_gets_its_own_track(tmp_path):
     assert [t.name for t in result.tracks] == ["V1", "shotfill", "shotfill 2"]
 
 
-def test_overlapping_placements_are_an_error(tmp_path):
+def test_overlapping_placements_go_on_further_tracks(tmp_path):
+    """::
+
+        shotfill 2           [ clip2.head ]
+        shotfill     [  gap1  ]
+    """
     path = save(bridge_edit(), tmp_path)
-    with pytest.raises(TimelineError, match="'V1.gap1' and 'V1.clip2.head' overlap"):
-        tl.write_back(path, tl.load_edit(path), [
-            placement(), placement("V1.clip2.head", frames=6, record_start=30)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio"]
+    out = tl.write_back(path, tl.load_edit(path), [
+        placement(), placement("V1.clip2.head", frames=6, record_start=30)])
+    result = tl.load_edit(out)
+    assert [t.name for t in result.tracks] == ["V1", "shotfill", "shotfill 2"]
+    lane2 = result.tracks[2]
+    clip = [c for c in lane2 if isinstance(c, otio.schema.Clip)][0]
+    assert clip.name == "V1.clip2.head" and lane2.range_of_child(clip).start_time.to_frames() == 30
 
 
 def test_placement_before_the_timeline_start_is_an_error(tmp_path):
