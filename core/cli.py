@@ -213,6 +213,18 @@ def cmd_eval(args) -> int:
     return evaluate.main(args.rest)
 
 
+def cmd_farm(args) -> int:
+    from . import farm
+
+    return farm.main(args.rest)
+
+
+def cmd_install_host(args) -> int:
+    from shotfill_plugin import install
+
+    return install.main(args.rest)
+
+
 def cmd_engines(args) -> int:
     from .engines import PLANNED, available_engines
 
@@ -330,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("farm", help="render-farm bundles (Open Job Description): export, run-local, ...",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_farm)
+
+    p = sub.add_parser("install-host", help="register the panel with Nuke or Resolve", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_install_host)
 
     p = sub.add_parser("engines", help="list the engines")
     p.set_defaults(func=cmd_engines)
