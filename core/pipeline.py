@@ -550,7 +550,7 @@ def publish(edit_path, results: list[dict], *, mode: str = "track", rate: float 
 
 def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path) -> Path:
     """Rows of frames around each seam; for a fill, the plate before and the result after."""
-    from .contact import contact_sheet
+    from .contact import Thumb, contact_sheet
 
     plan = job.plan
     comp = np.where(masks[..., None] > 0, result, working)
@@ -563,7 +563,7 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
         rows = [(f"{title} fill: original",
                  [(f"{plan.frames[p].source_frame} before", np.clip(before(p), 0, 1)) for p in picks]),
                 (f"{title} fill: result",
-                 [(f"{plan.frames[p].source_frame} after", disp[p]) for p in picks])]
+                 [Thumb(f"{plan.frames[p].source_frame} after", disp[p], True) for p in picks])]
     else:
         lo, hi = max(0, gen[0] - 2), min(len(plan), gen[-1] + 3)
         if len(gen) > 6:
@@ -574,7 +574,7 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
         for p in sorted(keep):
             pf = plan.frames[p]
             label = f"G {pf.output_frame}" if pf.role is Role.GENERATE else f"{pf.source} {pf.source_frame}"
-            cells.append((label, disp[p]))
+            cells.append(Thumb(label, disp[p], pf.role is Role.GENERATE))
         rows = [(f"{title} {plan.kind.value}", cells)]
     return contact_sheet(rows, path)
 
