@@ -1,7 +1,6 @@
 """``shotfill info PATH``: what an EXR file, frame sequence, movie or edit holds."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import MediaError

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__
 from .engines import Engine, check_cancel, get_engine
-from .errors import EXIT_OK, InputError, MediaError, ShotfillError
+from .errors import InputError, MediaError, ShotfillError
 from .events import EventSink, ListSink, Progress
 from .job import JobSpec
 from .plan import FramePlan, Role, TaskKind
@@ -93,7 +93,6 @@ class JobResult:
     new_edit: str | None = None
     contact_sheet: str | None = None
     placement: dict | None = None
-    exit_code: int = EXIT_OK
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -104,19 +103,15 @@ class JobResult:
 # ---------------------------------------------------------------------------
 def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
     """Open the sources, pick the frames, build the plan. Raises InputError on bad input."""
-    from . import colour, media
+    from . import media
 
     engine = engine or get_engine(spec.engine, **spec.engine_options)
     warnings: list[str] = []
     if spec.prompt and not engine.uses_prompt:
         warnings.append(f"engine '{engine.name}' has no text conditioning: the prompt is ignored")
     context = spec.context or engine.context_frames
-    timeline = target = record_start = None
-    rate = None
-
     if spec.edit is not None:
-        job = _resolve_edit_target(spec, engine, context, warnings)
-        return job
+        return _resolve_edit_target(spec, engine, context, warnings)
 
     kind = spec.task
     a = media.open_source(spec.source.path, frame_range=spec.source.frame_range)
@@ -137,16 +132,15 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
             raise InputError(f"mask {spec.mask.path}: no mask for frame {missing[0]} of {spec.source.path}"
                              f" (mask frames {mask_source.frames[0]}-{mask_source.frames[-1]})")
         plan = FramePlan.fill(_span(a))
-    rate = float(a.rate) if a.rate else None
-    name = spec.output.name or _default_name(spec.source.path, kind)
-    return _finish(spec, engine, plan, sources, mask_source, name, warnings, timeline, target,
-                   record_start, rate, colour)
+    return _finish(spec, engine, plan, sources, mask_source, warnings,
+                   name=spec.output.name or _default_name(spec.source.path, kind),
+                   rate=float(a.rate) if a.rate else None)
 
 
 def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: list) -> ResolvedJob:
     import opentimelineio as otio
 
-    from . import colour, media, timeline as tl
+    from . import media, timeline as tl
 
     edit = spec.edit
     timeline = tl.load_edit(edit.path, rate=edit.rate)
@@ -157,7 +151,6 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
     target = targets[edit.target]
     if spec.task is not None and spec.task is not target.kind:
         raise InputError(f"target '{target.id}' is a {target.kind.value}, not a {spec.task.value}")
-    rate = target.rate
 
     def open_clip(clip, first, last, what):
         if clip is None or not clip.path:
@@ -201,7 +194,7 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
                             f"{to_generate} frames beyond them")
         sources["a"] = open_clip(clip, first, last, "the clip")
         plan = FramePlan.extend(_span(sources["a"]), to_generate, backward=not forward, context=context)
-        frames_at = lambda n: otio.opentime.RationalTime(n, rate)  # noqa: E731
+        frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)  # noqa: E731
         if forward:
             record_start = target.record_range.end_time_exclusive() + frames_at(handles)
         else:
@@ -220,13 +213,16 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
         plan = FramePlan.fill(_span(sources["a"]))
         record_start = target.record_range.start_time
 
-    name = spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}")
-    return _finish(spec, engine, plan, sources, mask_source, name, warnings, timeline, target,
-                   record_start, rate, colour)
+    return _finish(spec, engine, plan, sources, mask_source, warnings,
+                   name=spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}"),
+                   rate=target.rate, timeline=timeline, target=target, record_start=record_start)
 
 
-def _finish(spec, engine, plan, sources, mask_source, name, warnings, timeline, target,
-            record_start, rate, colour) -> ResolvedJob:
+def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, timeline=None,
+            target=None, record_start=None) -> ResolvedJob:
+    """Colour spaces, sizes and output folder: the parts every kind of job shares."""
+    from . import colour
+
     engine.check_plan(plan)
     a = sources["a"]
     spaces = {}
