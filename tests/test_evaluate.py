@@ -14,6 +14,7 @@ import pytest
 from shotfill import evaluate
 from shotfill.engines.base import Engine
 from shotfill.errors import InputError
+from shotfill.plan import TaskKind
 
 H, W, FRAMES, STEP = 64, 96, 32, 2
 
