@@ -1,0 +1,434 @@
+"""The shotfill video diffusion transformer: one model for extend, bridge and fill.
+
+A Sora-style DiT over VAE latents, read top to bottom:
+
+1. **In-context conditioning.** Every latent element is either *known* (a real
+   frame, or a kept pixel of a fill frame) or *generated*. Mask convention, as
+   everywhere in shotfill: ``generate_mask`` is **1 = generate, 0 = keep**. The
+   patch embedding sees three things stacked on the channel axis::
+
+       stream = generate_mask * noisy + (1 - generate_mask) * known   # clean where known
+       known  = (1 - generate_mask) * known                             # zero where generated
+       mask   = generate_mask
+
+   so known tokens enter clean, generated tokens enter as noise, and the mask
+   itself (embedded by the same linear layer) is the per-token "known" signal.
+   The noisy input at known positions is never read, so a known token cannot
+   depend on the sampler's noise. Extend forward, extend backward, bridge and
+   fill differ only in where the mask is 1.
+2. **Spacetime patches.** ``patch_size = (pt, ph, pw)`` cuts the latent into
+   tokens, flattened to one sequence of ``T/pt * H/ph * W/pw`` tokens.
+3. **3D rotary positions.** The head dimension is split into time, height and
+   width parts (``rope_axes_dim``); each rotates by its token coordinate. Nothing
+   is tied to a maximum length or size, so any length, size and aspect ratio
+   runs without retraining.
+4. **DiT blocks with adaLN-Zero.** The timestep modulates every block's layer
+   norms (shift, scale) and gates its residual branches. As in PixArt-alpha's
+   adaLN-single (and Wan), one projection of the timestep embedding is shared
+   by all blocks and each block adds its own learned table; both start at zero,
+   so every block starts as the identity. The timestep is one per sample: known
+   tokens are told apart by the mask channels, not by a per-token timestep.
+5. **Optional cross-attention** to a text embedding (``text_dim > 0``).
+6. **Final layer**: adaLN-modulated norm, a linear layer to patch pixels
+   (zero at init), then unpatchify back to ``(B, C, T, H, W)``.
+
+The output is the flow-matching velocity ``noise - clean`` (see
+:mod:`shotfill.models.sampler`). Attention goes through
+``torch.nn.functional.scaled_dot_product_attention``; the projections are few
+and wide (one fused ``qkv`` linear per block) because that is what a CPU runs
+fastest.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import PixArtAlphaTextProjection, TimestepEmbedding, Timesteps
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.modeling_utils import ModelMixin
+
+from ..errors import InputError
+
+#: Size presets. ``tiny`` is for tests, ``small`` is the shipped CPU model
+#: (about 7M parameters: trains on a 2-core CPU in a couple of hours), ``large``
+#: is for GPU training (about 120M parameters). Every preset uses 64-wide
+#: attention heads, split 16/24/24 between time, height and width rotations
+#: (32-wide, 8/12/12, for ``tiny``).
+SIZE_PRESETS: dict[str, dict] = {
+    "tiny": {
+        "in_channels": 16,
+        "patch_size": (1, 2, 2),
+        "hidden_size": 64,
+        "num_layers": 2,
+        "num_heads": 2,
+        "mlp_ratio": 2.0,
+        "rope_axes_dim": (8, 12, 12),
+    },
+    "small": {
+        "in_channels": 16,
+        "patch_size": (1, 2, 2),
+        "hidden_size": 256,
+        "num_layers": 8,
+        "num_heads": 4,
+        "mlp_ratio": 4.0,
+        "rope_axes_dim": (16, 24, 24),
+    },
+    "large": {
+        "in_channels": 16,
+        "patch_size": (1, 2, 2),
+        "hidden_size": 768,
+        "num_layers": 16,
+        "num_heads": 12,
+        "mlp_ratio": 4.0,
+        "rope_axes_dim": (16, 24, 24),
+    },
+}
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN: ``x * (1 + scale) + shift``, with ``shift, scale`` of shape (B, D) over (B, N, D)."""
+    return torch.addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1))
+
+
+def apply_rotary(x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotate ``x`` (..., N, head_dim) by ``(cos, signed_sin)`` from :class:`RotaryPosEmbed3D`.
+
+    The "rotate half" layout: ``x * cos + [-x2, x1] * sin`` with ``x = [x1, x2]``, written as
+    ``x * cos + roll(x) * signed_sin`` (the sign folded into the sine) to make it two passes.
+    """
+    cos, signed_sin = rotary
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
+
+
+class RotaryPosEmbed3D(nn.Module):
+    """Axial rotary positions over the (time, height, width) token grid.
+
+    ``axes_dim`` splits the head dimension between the three axes; each part
+    rotates by its integer token coordinate at ``theta``-spaced frequencies.
+    The angles are computed for the grid at hand, so there is no maximum size.
+    Returns ``(cos, signed_sin)``, each (N, head_dim), in the rotate-half layout with the
+    sine's first half negated (see :func:`apply_rotary`).
+    """
+
+    def __init__(self, axes_dim: tuple[int, int, int], theta: float = 10000.0):
+        super().__init__()
+        self.axes_dim = tuple(axes_dim)
+        self.theta = theta
+
+    def forward(
+        self, grid: tuple[int, int, int], device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        angles = []
+        for axis, (size, dim) in enumerate(zip(grid, self.axes_dim)):
+            inv_freq = self.theta ** (-torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
+            axis_angles = torch.outer(torch.arange(size, device=device, dtype=torch.float32), inv_freq)
+            view = [1, 1, 1, dim // 2]
+            view[axis] = size
+            # (size, dim/2) -> broadcast over the grid: (T', H', W', dim/2)
+            angles.append(axis_angles.view(view).expand(*grid, dim // 2))
+        angles = torch.cat(angles, dim=-1).flatten(0, 2)  # (N, head_dim/2)
+        cos, sin = torch.cat((angles, angles), dim=-1).cos(), angles.sin()
+        return cos.to(dtype), torch.cat((-sin, sin), dim=-1).to(dtype)  # 2 x (N, head_dim)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection, QK RMS-norm and rotary positions."""
+
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.to_qkv = nn.Linear(dim, 3 * dim)
+        self.norm_q = nn.RMSNorm(self.head_dim, eps=eps)
+        self.norm_k = nn.RMSNorm(self.head_dim, eps=eps)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        # (B, N, 3D) -> (B, N, 3, heads, head_dim) -> (3, B, heads, N, head_dim)
+        qkv = self.to_qkv(x).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = apply_rotary(self.norm_q(q), rotary)
+        k = apply_rotary(self.norm_k(k), rotary)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, head_dim)
+        out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
+        return self.to_out(out)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from the video tokens to the (projected) text tokens."""
+
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.norm_q = nn.RMSNorm(self.head_dim, eps=eps)
+        self.norm_k = nn.RMSNorm(self.head_dim, eps=eps)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        # (B, N, D) -> (B, heads, N, head_dim)
+        q = self.to_q(x).view(batch, tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        # (B, L, 2D) -> (2, B, heads, L, head_dim)
+        kv = self.to_kv(context).view(batch, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        k, v = kv.unbind(0)
+        out = F.scaled_dot_product_attention(self.norm_q(q), self.norm_k(k), v)  # (B, heads, N, head_dim)
+        out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
+        return self.to_out(out)
+
+
+class FeedForward(nn.Module):
+    """Two linear layers with a GELU between them (the exact, erf GELU: several times faster on CPU than tanh)."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class ShotfillTransformerBlock(nn.Module):
+    """A DiT block: adaLN-Zero self-attention, optional cross-attention, adaLN-Zero MLP."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, cross_attention: bool, eps: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
+        self.attn = SelfAttention(dim, num_heads, eps)
+        if cross_attention:
+            self.norm_cross = nn.LayerNorm(dim, eps=eps)
+            self.cross_attn = CrossAttention(dim, num_heads, eps)
+        else:
+            self.norm_cross = self.cross_attn = None
+        self.norm2 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
+        self.mlp = FeedForward(dim, int(dim * mlp_ratio))
+        # this block's own (shift, scale, gate) x (attention, mlp), added to the shared modulation
+        self.scale_shift_table = nn.Parameter(torch.zeros(1, 6, dim))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        modulation: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        context: torch.Tensor | None,
+    ) -> torch.Tensor:
+        # (B, 6, D) -> six (B, D)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (self.scale_shift_table + modulation).unbind(1)
+        x = torch.addcmul(x, gate_msa.unsqueeze(1), self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rotary))
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(self.norm_cross(x), context)
+        return torch.addcmul(x, gate_mlp.unsqueeze(1), self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)))
+
+
+class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
+    r"""
+    The shotfill video DiT: predicts the flow-matching velocity of the generated latents, given
+    the known ones in context.
+
+    Args:
+        in_channels (`int`, defaults to 16):
+            Latent channels of the VAE.
+        patch_size (`tuple[int, int, int]`, defaults to `(1, 2, 2)`):
+            Spacetime patch (time, height, width) in latent elements.
+        hidden_size (`int`, defaults to 256):
+            Width of the transformer.
+        num_layers (`int`, defaults to 8):
+            Number of DiT blocks.
+        num_heads (`int`, defaults to 4):
+            Attention heads; `hidden_size / num_heads` is the head width.
+        mlp_ratio (`float`, defaults to 4.0):
+            MLP hidden width as a multiple of `hidden_size`.
+        text_dim (`int`, defaults to 0):
+            Width of the text embedding to cross-attend to; 0 builds a model without text conditioning.
+        rope_axes_dim (`tuple[int, int, int]`, defaults to `(16, 24, 24)`):
+            How the head width is split between time, height and width rotary positions (even
+            numbers that sum to the head width).
+        rope_theta (`float`, defaults to 10000.0):
+            Base of the rotary frequencies.
+        freq_dim (`int`, defaults to 256):
+            Width of the sinusoidal timestep features.
+        eps (`float`, defaults to 1e-6):
+            Epsilon of the normalisation layers.
+    """
+
+    _supports_gradient_checkpointing = True
+    _no_split_modules = ["ShotfillTransformerBlock"]
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 16,
+        patch_size: tuple[int, int, int] = (1, 2, 2),
+        hidden_size: int = 256,
+        num_layers: int = 8,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        text_dim: int = 0,
+        rope_axes_dim: tuple[int, int, int] = (16, 24, 24),
+        rope_theta: float = 10000.0,
+        freq_dim: int = 256,
+        eps: float = 1e-6,
+    ):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise InputError(f"hidden_size {hidden_size} is not a multiple of num_heads {num_heads}")
+        head_dim = hidden_size // num_heads
+        if len(rope_axes_dim) != 3 or sum(rope_axes_dim) != head_dim or any(d % 2 for d in rope_axes_dim):
+            raise InputError(
+                f"rope_axes_dim {tuple(rope_axes_dim)} must be three even numbers summing to the head width {head_dim}"
+            )
+        patch_volume = math.prod(patch_size)
+
+        # 1. Patch embedding of (stream, known, mask) and rotary positions
+        self.patch_embed = nn.Linear((2 * in_channels + 1) * patch_volume, hidden_size)
+        self.rope = RotaryPosEmbed3D(rope_axes_dim, rope_theta)
+
+        # 2. Condition embeddings: timestep -> (B, D), shared adaLN projection -> (B, 6, D); text -> (B, L, D)
+        self.time_proj = Timesteps(freq_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedder = TimestepEmbedding(freq_dim, hidden_size)
+        self.block_modulation = nn.Linear(hidden_size, 6 * hidden_size)
+        self.text_embedder = PixArtAlphaTextProjection(text_dim, hidden_size, act_fn="gelu_tanh") if text_dim else None
+
+        # 3. Transformer blocks
+        self.blocks = nn.ModuleList(
+            [
+                ShotfillTransformerBlock(hidden_size, num_heads, mlp_ratio, cross_attention=text_dim > 0, eps=eps)
+                for _ in range(num_layers)
+            ]
+        )
+
+        # 4. Final layer: modulated norm and projection to patch values
+        self.norm_out = nn.LayerNorm(hidden_size, eps=eps, elementwise_affine=False)
+        self.out_modulation = nn.Linear(hidden_size, 2 * hidden_size)
+        self.proj_out = nn.Linear(hidden_size, in_channels * patch_volume)
+
+        self.gradient_checkpointing = False
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Xavier-uniform linear layers, then adaLN-Zero: modulations and output start at zero (as in DiT)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.time_embedder.linear_1.weight, std=0.02)
+        nn.init.normal_(self.time_embedder.linear_2.weight, std=0.02)
+        for zero_init in (self.block_modulation, self.out_modulation, self.proj_out):
+            nn.init.zeros_(zero_init.weight)
+            nn.init.zeros_(zero_init.bias)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "ShotfillTransformer3DModel":
+        """A new, randomly initialised model of a :data:`SIZE_PRESETS` size; ``overrides`` change any argument."""
+        if name not in SIZE_PRESETS:
+            raise InputError(f"unknown model size '{name}' (choose from: {', '.join(SIZE_PRESETS)})")
+        return cls(**{**SIZE_PRESETS[name], **overrides})
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        known_latents: torch.Tensor,
+        generate_mask: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> Transformer2DModelOutput | tuple[torch.Tensor]:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(B, C, T, H, W)`):
+                Noisy latents; only read where `generate_mask` is 1.
+            known_latents (`torch.Tensor` of shape `(B, C, T, H, W)`):
+                Clean latents; only read where `generate_mask` is 0.
+            generate_mask (`torch.Tensor` of shape `(B, 1, T, H, W)`):
+                1 = generate, 0 = keep.
+            timestep (`torch.Tensor` of shape `(B,)`):
+                Flow-matching time in scheduler units: `sigma * 1000`.
+            encoder_hidden_states (`torch.Tensor` of shape `(B, L, text_dim)`, *optional*):
+                Text embedding; required when the model has `text_dim > 0`, refused otherwise.
+            return_dict (`bool`, defaults to `True`):
+                Return a `Transformer2DModelOutput` instead of a tuple.
+
+        Returns:
+            The velocity `noise - clean`, shape `(B, C, T, H, W)`, as `.sample` of a
+            `Transformer2DModelOutput` (or the first element of a tuple).
+        """
+        batch, channels, frames, height, width = hidden_states.shape
+        pt, ph, pw = self.config.patch_size
+        self._check_inputs(hidden_states, known_latents, generate_mask, timestep, encoder_hidden_states)
+        grid = (frames // pt, height // ph, width // pw)
+
+        # 1. In-context input and patch embedding
+        keep = 1 - generate_mask
+        stream = generate_mask * hidden_states + keep * known_latents
+        x = torch.cat([stream, keep * known_latents, generate_mask], dim=1)  # (B, 2C+1, T, H, W)
+        # (B, Cin, T, H, W) -> (B, Cin, T', pt, H', ph, W', pw) -> (B, T', H', W', Cin, pt, ph, pw)
+        x = x.view(batch, -1, grid[0], pt, grid[1], ph, grid[2], pw).permute(0, 2, 4, 6, 1, 3, 5, 7)
+        x = self.patch_embed(x.reshape(batch, math.prod(grid), -1))  # (B, N, D)
+        rotary = self.rope(grid, x.device, x.dtype)  # 2 x (N, head_dim)
+
+        # 2. Conditions
+        temb = self.time_embedder(self.time_proj(timestep).to(x.dtype))  # (B, D)
+        block_modulation = self.block_modulation(F.silu(temb)).unflatten(1, (6, -1))  # (B, 6, D)
+        context = None if self.text_embedder is None else self.text_embedder(encoder_hidden_states)  # (B, L, D)
+
+        # 3. Transformer blocks
+        for block in self.blocks:
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x, block_modulation, rotary, context)
+            else:
+                x = block(x, block_modulation, rotary, context)
+
+        # 4. Final layer and unpatchify
+        shift, scale = self.out_modulation(F.silu(temb)).chunk(2, dim=1)  # 2 x (B, D)
+        x = self.proj_out(modulate(self.norm_out(x), shift, scale))  # (B, N, C * pt * ph * pw)
+        # (B, N, C*pt*ph*pw) -> (B, T', H', W', C, pt, ph, pw) -> (B, C, T', pt, H', ph, W', pw)
+        x = x.view(batch, *grid, channels, pt, ph, pw).permute(0, 4, 1, 5, 2, 6, 3, 7)
+        output = x.reshape(batch, channels, frames, height, width)  # (B, C, T, H, W)
+
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)
+
+    def _check_inputs(
+        self,
+        hidden_states: torch.Tensor,
+        known_latents: torch.Tensor,
+        generate_mask: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+    ) -> None:
+        if hidden_states.ndim != 5 or hidden_states.shape[1] != self.config.in_channels:
+            raise InputError(
+                f"hidden_states must be (B, {self.config.in_channels}, T, H, W), got {tuple(hidden_states.shape)}"
+            )
+        batch, _, frames, height, width = hidden_states.shape
+        if known_latents.shape != hidden_states.shape:
+            raise InputError(
+                f"known_latents shape {tuple(known_latents.shape)} differs from hidden_states "
+                f"{tuple(hidden_states.shape)}"
+            )
+        if generate_mask.shape != (batch, 1, frames, height, width):
+            raise InputError(
+                f"generate_mask must be {(batch, 1, frames, height, width)}, got {tuple(generate_mask.shape)}"
+            )
+        if timestep.shape != (batch,):
+            raise InputError(f"timestep must be ({batch},), got {tuple(timestep.shape)}")
+        for name, size, patch in zip(("frames", "height", "width"), (frames, height, width), self.config.patch_size):
+            if size % patch:
+                raise InputError(f"latent {name} {size} is not a multiple of the patch size {patch}")
+        if self.text_embedder is None and encoder_hidden_states is not None:
+            raise InputError("encoder_hidden_states given, but this model has no text conditioning (text_dim=0)")
+        if self.text_embedder is not None:
+            expected = (batch, self.config.text_dim)
+            if encoder_hidden_states is None or encoder_hidden_states.ndim != 3 or (
+                encoder_hidden_states.shape[0], encoder_hidden_states.shape[2]
+            ) != expected:
+                got = None if encoder_hidden_states is None else tuple(encoder_hidden_states.shape)
+                raise InputError(f"encoder_hidden_states must be ({batch}, L, {self.config.text_dim}), got {got}")
