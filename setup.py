@@ -20,6 +20,9 @@ setup(
         "shotfill.models",
         "shotfill.resources",
         "shotfill_plugin",
+        "shotfill_plugin.hosts",
+        "shotfill_plugin.hosts.nuke",
+        "shotfill_plugin.hosts.resolve",
     ],
     package_dir={
         "shotfill": "core",
@@ -50,6 +53,7 @@ setup(
     entry_points={
         "console_scripts": [
             "shotfill=shotfill.cli:main",
+            "shotfill-panel=shotfill_plugin.app:main",
         ],
     },
 )

@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import time
 from pathlib import Path
 from typing import Callable
