@@ -219,6 +219,12 @@ def cmd_farm(args) -> int:
     return farm.main(args.rest)
 
 
+def cmd_train(args) -> int:
+    from . import train
+
+    return train.main(args.rest)
+
+
 def cmd_install_host(args) -> int:
     from shotfill_plugin import install
 
@@ -347,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_farm)
+
+    p = sub.add_parser("train", help="train or fine-tune the dit engine's VAE and transformer",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("install-host", help="register the panel with Nuke or Resolve", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
