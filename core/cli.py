@@ -168,6 +168,7 @@ def cmd_run(args) -> int:
 
 def cmd_plan(args) -> int:
     from . import timeline as tl
+    from .plan import TaskKind
 
     timeline = tl.load_edit(args.edit, rate=args.rate)
     targets = tl.find_targets(timeline, edit_path=args.edit)
@@ -180,7 +181,11 @@ def cmd_plan(args) -> int:
         d = t.to_dict()
         first = d.get("record_first_tc") or d.get("record_first")
         last = d.get("record_last_tc") or d.get("record_last")
-        frames = f"{t.frames} frames" if t.frames is not None else "N frames (you choose)"
+        if t.frames is not None:
+            frames = f"{t.frames} frames"
+        else:
+            handles = t.clip_a.handles_after if t.kind is TaskKind.EXTEND_FORWARD else t.clip_a.handles_before
+            frames = f"N frames, {handles or 0} handles"
         clip = t.clip_a.clip_name if t.clip_a is not None else ""
         if t.clip_b is not None:
             clip += f" -> {t.clip_b.clip_name}"
@@ -368,9 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: subcommands whose own parser takes every argument after the name
+DELEGATED = {"eval": cmd_eval, "farm": cmd_farm, "train": cmd_train, "install-host": cmd_install_host}
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        args = argparse.Namespace(func=DELEGATED[argv[0]], rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except CancelledError:

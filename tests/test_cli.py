@@ -141,3 +141,25 @@ def test_sigkill_then_rerun_has_no_corrupt_frame_and_no_duplicate_work(plate, tm
     assert sorted(skipped) == sorted(int(p.name.split(".")[1]) for p in done)
     assert not list(out.glob(".*.tmp"))                     # the killed writer's temporaries are gone
     assert len(list(out.glob("*.exr"))) == 40
+
+
+def test_delegated_subcommands_take_their_own_options(tmp_path):
+    r = shotfill("eval", "-h")
+    assert r.returncode == 0 and "--engines" in r.stdout
+    r = shotfill("eval", tmp_path / "nothing-here")
+    assert r.returncode == 2 and "not a folder of footage" in r.stderr
+
+
+def test_plan_lists_targets_with_handles(tmp_path):
+    from shotfill.scene import make_sample_edit
+
+    sample = make_sample_edit(tmp_path, width=64, height=36)
+    r = shotfill("plan", sample.edit)
+    assert r.returncode == 0
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    assert "12 frames" in lines["V1.gap1"] and "shotA -> shotB" in lines["V1.gap1"]
+    assert "8 handles" in lines["V1.clip1.tail"] and "8 handles" in lines["V1.clip2.head"]
+    assert "01:00:01:16" in lines["V1.gap1"]
+    r = shotfill("plan", sample.edit, "--json")
+    ids = [t["id"] for t in json.loads(r.stdout)["targets"]]
+    assert "V1.clip3.fill" in ids
