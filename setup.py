@@ -47,7 +47,7 @@ setup(
         # the generative engines; `pip install torch==2.13.0` first on CPU machines
         "dit": ["torch>=2.4", "diffusers==0.42.1", "safetensors>=0.4"],
         "panel": ["PySide6-Essentials>=6.6"],
-        "farm": ["openjd-cli==0.8.*"],
+        "farm": ["openjd-cli==0.8.*", "PyYAML>=6"],
         "test": ["pytest>=8", "pytest-qt==4.5.0"],
     },
     entry_points={

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import __version__
 from .errors import EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, CancelledError, InputError, ShotfillError
 
+EVENT_MODES = ("human", "jsonl", "openjd")
 EDIT_SUFFIXES = {".otio", ".otioz", ".otiod", ".edl", ".xml", ".fcpxml", ".ale", ".aaf", ".kdenlive",
                  ".xges", ".ma", ".m3u8"}
 
@@ -56,6 +57,10 @@ class CancelFlag:
 def _sink(args):
     from .events import HumanSink, JsonLinesSink
 
+    if args.events == "openjd":
+        from .farm import OpenJDSink
+
+        return OpenJDSink(sys.stdout)
     return JsonLinesSink(sys.stdout) if args.events == "jsonl" else HumanSink(sys.stderr)
 
 
@@ -68,10 +73,10 @@ def _run_spec(spec, args) -> int:
     try:
         result = run_job(spec, sink, cancel=cancel)
     except ShotfillError as e:
-        if args.events == "jsonl":
+        if args.events != "human":
             sink.emit({"event": "error", "message": str(e), "exit_code": e.exit_code})
         raise
-    if args.events != "jsonl":
+    if args.events == "human":
         _print_result(result)
     return EXIT_OK
 
@@ -284,8 +289,8 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
                    help="output colour space (default: EXR sources keep theirs, others lin_rec709)")
     p.add_argument("--job-id", help="job id written into each frame (default: derived from the job)")
     p.add_argument("--no-preview", action="store_true", help="do not write the contact sheet")
-    p.add_argument("--events", choices=("human", "jsonl"), default="human",
-                   help="jsonl: one JSON event per line on stdout (for the panel and farm)")
+    p.add_argument("--events", choices=EVENT_MODES, default="human",
+                   help="jsonl: one JSON event per line on stdout (for the panel); openjd: Open Job Description progress lines")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a job spec (the worker: panel and farm run this)")
     p.add_argument("job", help="job.json")
-    p.add_argument("--events", choices=("human", "jsonl"), default="human")
+    p.add_argument("--events", choices=EVENT_MODES, default="human")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("publish", help="place finished results on a new version of an edit")
@@ -346,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default=None, help="engine (default: the default engine)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
-    p.add_argument("--events", choices=("human", "jsonl"), default="human")
+    p.add_argument("--events", choices=EVENT_MODES, default="human")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("eval", help="quality harness on a footage folder (see `shotfill eval -h`)",

@@ -352,7 +352,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
                     edit=spec.edit.path if spec.edit is not None else None)
 
     if job.target is not None:
-        res.placement = _placement_dict(job)
+        res.placement = placement_dict(job)
         if spec.edit.write_timeline:
             t = time.monotonic()
             progress.begin("timeline", "placing the result on a new version of the edit")
@@ -504,7 +504,7 @@ def _belongs_to_job(path: Path, job_id: str) -> bool:
         return False   # a damaged frame is written again
 
 
-def _placement_dict(job: ResolvedJob) -> dict:
+def placement_dict(job: ResolvedJob) -> dict:
     frames = job.plan.output_frames
     return {
         "target_id": job.target.id,
