@@ -46,7 +46,7 @@ setup(
     extras_require={
         # the generative engines; `pip install torch==2.13.0` first on CPU machines
         "dit": ["torch>=2.4", "diffusers==0.42.1", "safetensors>=0.4"],
-        "panel": ["PySide6-Essentials>=6.6"],
+        "panel": ["PySide6-Essentials==6.11.3"],  # 6.12.0 leaks references to None on Python 3.11 and aborts
         "farm": ["openjd-cli==0.8.*", "PyYAML>=6"],
         "test": ["pytest>=8", "pytest-qt==4.5.0"],
     },

@@ -1,0 +1,404 @@
+"""The panel driven as a person would, with a real worker on a tiny edit.
+
+Every state the panel can be in (empty, loaded, running, done, cancelled,
+error) is saved as a screenshot under the test's tmp folder, and also under
+``$SHOTFILL_SCREENSHOTS`` when that is set, to be looked at.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from shotfill_plugin import client
+from shotfill_plugin.client import (ErrorEvent, FrameEvent, JobClient, JobFinished, JobStatus, OutputLine,
+                                    PreviewEvent, ProgressEvent, ProtocolError, ResultEvent, StageEvent,
+                                    WarningEvent, parse_event)
+from shotfill_plugin.hosts.standalone import HandOffHost, StandaloneHost
+from shotfill_plugin.panel import ShotfillPanel
+from shotfill_plugin.qt import QtCore
+from shotfill_plugin.state import Settings, SettingsStore, Status, TakeStatus
+
+PLUGIN = Path(__file__).resolve().parents[1] / "plugin"
+ENGINE = f"{sys.executable} -m shotfill"
+WORKER_TIMEOUT_MS = 60000
+
+
+@pytest.fixture(scope="module")
+def edit(tmp_path_factory) -> Path:
+    """The project's sample edit, small: V1 = shotA | gap 12 | shotB | shotC (with a mask)."""
+    from shotfill.scene import make_sample_edit
+
+    return Path(make_sample_edit(tmp_path_factory.mktemp("edit"), width=128, height=72).edit)
+
+
+@pytest.fixture
+def shoot(tmp_path):
+    """``shoot(panel, name)`` saves a screenshot of the panel in its current state."""
+    folders = [tmp_path / "screenshots"]
+    if os.environ.get("SHOTFILL_SCREENSHOTS"):
+        folders.append(Path(os.environ["SHOTFILL_SCREENSHOTS"]))
+
+    def save(panel: ShotfillPanel, name: str) -> Path:
+        QtCore.QCoreApplication.processEvents()
+        image = panel.grab()
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            assert image.save(str(folder / f"panel_{name}.png"))
+        return folders[0] / f"panel_{name}.png"
+
+    return save
+
+
+@pytest.fixture
+def make_panel(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv(client.ENGINE_ENV, ENGINE)
+
+    def make(host=None, **settings) -> ShotfillPanel:
+        store = SettingsStore(tmp_path / "config" / "panel.json", studio_path="")
+        if settings:
+            store.save(Settings(**settings))
+        panel = ShotfillPanel(host or StandaloneHost(), store=store)
+        panel.resize(1280, 820)
+        panel.show()
+        qtbot.addWidget(panel)
+        return panel
+
+    return make
+
+
+def _wait_idle(qtbot, panel: ShotfillPanel) -> None:
+    qtbot.waitUntil(lambda: not panel.client.is_running() and not panel.state.queued_takes(),
+                    timeout=WORKER_TIMEOUT_MS)
+
+
+def _click_target(qtbot, panel: ShotfillPanel, target_id: str) -> None:
+    """Click the target in the timeline strip, as a person would."""
+    rect = panel.strip.rect_of(target_id)
+    qtbot.mouseClick(panel.strip, QtCore.Qt.LeftButton, pos=rect.center().toPoint())
+    assert panel.state.selected_id == target_id
+
+
+# ---------------------------------------------------------------------------
+# the panel, end to end
+# ---------------------------------------------------------------------------
+def test_empty_panel(make_panel, shoot):
+    panel = make_panel()
+    assert panel.state.status is Status.EMPTY
+    assert not panel.generate_button.isEnabled() and not panel.apply_button.isEnabled()
+    assert panel.engine_box.findText("flow") >= 0 and panel.engine_box.findText("baseline") >= 0
+    shoot(panel, "empty")
+
+
+def test_load_run_two_takes_and_apply_one(make_panel, shoot, qtbot, edit, tmp_path):
+    host = StandaloneHost()
+    panel = make_panel(host, output_dir=str(tmp_path / "renders"))
+    assert panel.load_edit(str(edit))
+    state = panel.state
+    assert state.status is Status.LOADED and len(state.targets) == 8
+    gap = next(t for t in state.targets if t.id == "V1.gap1")
+    assert (gap.frames, gap.record_first_tc, gap.clips) == (12, "01:00:01:16", "shotA -> shotB")
+    assert panel.table.topLevelItemCount() == 8
+    _click_target(qtbot, panel, "V1.gap1")
+    shoot(panel, "loaded")
+
+    events = []
+    panel.client.event.connect(events.append)
+    running_shot = []
+
+    def shoot_while_running(event):
+        if isinstance(event, ProgressEvent) and event.stage == "write" and not running_shot:
+            running_shot.append(shoot(panel, "running"))
+
+    panel.client.event.connect(shoot_while_running)
+    panel.takes_spin.setValue(2)
+    qtbot.mouseClick(panel.generate_button, QtCore.Qt.LeftButton)
+    assert state.status is Status.RUNNING and not panel.generate_button.isEnabled()
+    _wait_idle(qtbot, panel)
+
+    assert running_shot, "no progress event arrived while the worker ran"
+    progress = [e for e in events if isinstance(e, ProgressEvent)]
+    assert len(progress) > 5 and progress[-1].fraction == 1.0
+    assert {e.stage for e in events if isinstance(e, StageEvent)} >= {"read", "generate", "write", "preview"}
+    assert sum(isinstance(e, FrameEvent) for e in events) == 24       # 12 frames, twice
+    assert state.status is Status.DONE
+    takes = state.takes
+    assert [(t.seed, t.status) for t in takes] == [(0, TakeStatus.DONE), (1, TakeStatus.DONE)]
+    assert takes[0].out_dir != takes[1].out_dir
+    assert all(Path(t.contact_sheet).is_file() for t in takes)
+    assert all(Path(t.out_dir, "job.json").is_file() for t in takes)
+    assert state.progress.fractions["generate"] == 1.0 and state.progress.fractions["timeline"] is None
+    assert panel.takes_list.count() == 2
+
+    panel.takes_list.setCurrentRow(1)
+    assert state.take is takes[1] and panel.preview.pixmap() is not None
+    assert not panel.preview.pixmap().isNull()
+    assert panel.preview.horizontalScrollBar().maximum() > 0         # the sheet scrolls across the seam
+    shoot(panel, "done")
+
+    qtbot.mouseClick(panel.apply_button, QtCore.Qt.LeftButton)
+    [new_edit] = host.new_edits
+    assert Path(new_edit).is_file() and Path(new_edit).parent == edit.parent and new_edit != str(edit)
+    assert takes[1].applied and "saved" in state.status_message
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(new_edit)
+    assert [t.name for t in timeline.tracks if t.name.startswith("shotfill")]
+    shoot(panel, "applied")
+
+
+def test_cancel_stops_the_take_and_drops_the_queue(make_panel, shoot, qtbot, edit, tmp_path):
+    panel = make_panel(output_dir=str(tmp_path / "renders"), frames=48, takes=2)
+    assert panel.load_edit(str(edit))
+    _click_target(qtbot, panel, "V1.clip1.tail")
+
+    def cancel_once_running(event):
+        if isinstance(event, StageEvent) and event.stage == "read":
+            qtbot.mouseClick(panel.cancel_button, QtCore.Qt.LeftButton)
+
+    panel.client.event.connect(cancel_once_running)
+    qtbot.mouseClick(panel.generate_button, QtCore.Qt.LeftButton)
+    _wait_idle(qtbot, panel)
+    assert [t.status for t in panel.state.takes] == [TakeStatus.CANCELLED, TakeStatus.CANCELLED]
+    assert panel.state.status is Status.CANCELLED
+    assert "running the same take again resumes" in panel.state.takes[0].message
+    assert panel.generate_button.isEnabled() and not panel.apply_button.isEnabled()
+    shoot(panel, "cancelled")
+
+
+def test_a_refused_job_is_an_error_not_a_hang(make_panel, shoot, qtbot, edit, tmp_path):
+    panel = make_panel(output_dir=str(tmp_path / "renders"), engine="no-such-engine")
+    assert panel.load_edit(str(edit))
+    _click_target(qtbot, panel, "V1.gap1")
+    qtbot.mouseClick(panel.generate_button, QtCore.Qt.LeftButton)
+    _wait_idle(qtbot, panel)
+    assert panel.state.status is Status.ERROR
+    assert "the job was refused" in panel.state.status_message
+    assert "unknown engine 'no-such-engine'" in panel.state.status_message
+    assert panel.state.takes[0].status is TakeStatus.FAILED
+    assert panel.generate_button.isEnabled()
+    shoot(panel, "error")
+
+
+def test_an_edit_that_cannot_be_read_is_said(make_panel, tmp_path):
+    panel = make_panel()
+    bad = tmp_path / "cut.otio"
+    bad.write_text("{ not json")
+    assert not panel.load_edit(str(bad))
+    assert panel.state.status is Status.ERROR and str(bad) in panel.state.status_message
+    assert "cut.otio" in panel.status_label.text()
+
+
+def test_missing_engine_is_a_readable_message(make_panel, monkeypatch, tmp_path, qtbot, edit):
+    monkeypatch.setenv(client.ENGINE_ENV, str(tmp_path / "no" / "shotfill"))
+    panel = ShotfillPanel(StandaloneHost(), store=SettingsStore(tmp_path / "p.json", studio_path=""))
+    qtbot.addWidget(panel)
+    assert "cannot list the engines" in panel.state.log_entries[-1].text
+    assert not panel.load_edit(str(edit))
+    assert "does not exist" in panel.state.status_message and client.ENGINE_ENV in panel.state.status_message
+
+
+def test_handoff_host_writes_the_applied_takes(make_panel, qtbot, edit, tmp_path):
+    results = tmp_path / "applied.json"
+    panel = make_panel(HandOffHost(str(edit), str(results)), output_dir=str(tmp_path / "renders"))
+    assert not panel.open_button.isVisible()
+    assert panel.load_from_host()
+    _click_target(qtbot, panel, "V1.gap1")
+    panel.generate()
+    _wait_idle(qtbot, panel)
+    panel.apply_take()
+    [entry] = json.loads(results.read_text())
+    assert entry["target_id"] == "V1.gap1" and entry["record_frame"] == 40
+    assert entry["first"] == 1001 and entry["last"] == 1012 and entry["result"]["placement"]
+
+
+# ---------------------------------------------------------------------------
+# the job client on its own
+# ---------------------------------------------------------------------------
+def _run_client(qtbot, command, tmp_path) -> list:
+    c = JobClient(command)
+    events = []
+    c.event.connect(events.append)
+    with qtbot.waitSignal(c.event, timeout=WORKER_TIMEOUT_MS,
+                          check_params_cb=lambda e: isinstance(e, JobFinished)):
+        c.start({"version": 1}, tmp_path / "job.json")
+    assert not c.is_running()
+    return events
+
+
+def test_client_reports_a_command_that_cannot_start(qtbot, tmp_path):
+    events = _run_client(qtbot, [str(tmp_path / "missing-engine")], tmp_path)
+    [finished] = events
+    assert finished.status is JobStatus.FAILED
+    assert "cannot start the shotfill engine" in finished.message and "missing-engine" in finished.message
+
+
+def test_client_reports_a_crash(qtbot, tmp_path):
+    crash = [sys.executable, "-c", "import os, signal, sys; print('about to go', file=sys.stderr); "
+                                   "sys.stderr.flush(); os.kill(os.getpid(), signal.SIGKILL)"]
+    finished = _run_client(qtbot, crash, tmp_path)[-1]
+    assert finished.status is JobStatus.FAILED and "stopped unexpectedly" in finished.message
+    assert "about to go" in finished.message
+
+
+def test_client_reports_a_worker_that_gives_no_result(qtbot, tmp_path):
+    quiet = [sys.executable, "-c", "print('hello'); print('{\"event\": \"progress\"}')"]
+    events = _run_client(qtbot, quiet, tmp_path)
+    assert OutputLine("hello") in events
+    assert any(isinstance(e, WarningEvent) and "no valid 'stage'" in e.message for e in events)
+    assert events[-1].status is JobStatus.FAILED and "without a result" in events[-1].message
+
+
+def test_client_reports_bad_input_with_the_workers_message(qtbot, tmp_path):
+    events = _run_client(qtbot, [sys.executable, "-m", "shotfill"], tmp_path)
+    assert events[-1].status is JobStatus.FAILED and events[-1].exit_code == client.EXIT_BAD_INPUT
+    assert "the job was refused" in events[-1].message and "output" in events[-1].message
+
+
+# ---------------------------------------------------------------------------
+# the event protocol
+# ---------------------------------------------------------------------------
+def test_parse_every_event_kind():
+    assert parse_event('{"event":"stage","stage":"read","message":"20 frames"}') == StageEvent("read", "20 frames")
+    assert parse_event('{"event":"progress","stage":"write","fraction":1,"eta_s":null}') == \
+        ProgressEvent("write", 1.0, None)
+    assert parse_event('{"event":"frame","frame":7,"path":"/o/a.0007.exr","skipped":false}') == \
+        FrameEvent(7, "/o/a.0007.exr", False)
+    assert parse_event('{"event":"preview","path":"/o/a.png"}') == PreviewEvent("/o/a.png")
+    assert parse_event('{"event":"warning","message":"prompt ignored"}') == WarningEvent("prompt ignored")
+    assert parse_event('{"event":"error","message":"no","exit_code":2}') == ErrorEvent("no", 2)
+    result = parse_event('{"event":"result","output_pattern":"/o/a.####.exr","frames":[1,2],"exit_code":0}')
+    assert isinstance(result, ResultEvent) and result.frames == [1, 2] and "event" not in result.result
+    assert parse_event("libpng warning: iCCP") == OutputLine("libpng warning: iCCP")
+    assert parse_event("[1, 2]") == OutputLine("[1, 2]")
+
+
+@pytest.mark.parametrize("line", [
+    '{"event":"progress","stage":"write","fraction":"half"}',
+    '{"event":"frame","frame":true,"path":"x","skipped":false}',
+    '{"event":"result","frames":[1]}',
+    '{"event":"teleport"}',
+])
+def test_malformed_events_are_protocol_errors(line):
+    with pytest.raises(ProtocolError):
+        parse_event(line)
+
+
+def test_stage_weights_match_the_engine():
+    from shotfill.events import STAGE_WEIGHTS
+
+    assert client.STAGE_WEIGHTS == STAGE_WEIGHTS
+
+
+def test_engine_command_order(monkeypatch, tmp_path):
+    monkeypatch.setenv(client.ENGINE_ENV, '"/opt/my tools/python" -m shotfill')
+    assert client.engine_command() == ["/opt/my tools/python", "-m", "shotfill"]
+    monkeypatch.delenv(client.ENGINE_ENV)
+    config = tmp_path / "engine.json"
+    config.write_text(json.dumps({"command": ["/opt/sf/bin/shotfill"]}))
+    monkeypatch.setattr(client.paths, "ENGINE_CONFIG", config)
+    assert client.engine_command() == ["/opt/sf/bin/shotfill"]
+
+
+# ---------------------------------------------------------------------------
+# settings
+# ---------------------------------------------------------------------------
+def test_settings_are_layered_and_checked(tmp_path):
+    studio = tmp_path / "studio.json"
+    studio.write_text(json.dumps({"engine": "baseline", "seed": 7, "compression": "dwaa", "frames": 12}))
+    user = tmp_path / "user" / "panel.json"
+    user.parent.mkdir()
+    user.write_text(json.dumps({"seed": 3, "takes": 99, "colour": "acescg", "prompt": "dusk"}))
+    settings, problems = SettingsStore(user, studio_path=str(studio)).load()
+    assert (settings.engine, settings.seed, settings.compression, settings.frames, settings.prompt) == \
+        ("baseline", 3, "dwaa", 12, "dusk")
+    assert settings.takes == 1
+    assert any("'takes' must be a whole number 1..8" in p and str(user) in p for p in problems)
+    assert any("unknown setting 'colour'" in p for p in problems)
+
+
+def test_the_panel_remembers_settings(make_panel, tmp_path, qtbot):
+    panel = make_panel()
+    panel.frames_spin.setValue(36)
+    panel.seed_spin.setValue(5)
+    panel.compression_box.setCurrentText("piz")
+    panel.compression_box.activated.emit(panel.compression_box.currentIndex())
+    saved = json.loads((tmp_path / "config" / "panel.json").read_text())
+    assert (saved["frames"], saved["seed"], saved["compression"]) == (36, 5, "piz")
+    again = make_panel()
+    assert (again.frames_spin.value(), again.seed_spin.value(), again.compression_box.currentText()) == \
+        (36, 5, "piz")
+
+
+def test_the_studio_defaults_come_from_the_environment(monkeypatch, tmp_path):
+    studio = tmp_path / "studio.json"
+    studio.write_text(json.dumps({"output_dir": "/mnt/renders/shotfill", "write_mode": "replace"}))
+    monkeypatch.setenv("SHOTFILL_STUDIO_DEFAULTS", str(studio))
+    settings, problems = SettingsStore(tmp_path / "none.json").load()
+    assert problems == [] and settings.output_dir == "/mnt/renders/shotfill" and settings.write_mode == "replace"
+
+
+# ---------------------------------------------------------------------------
+# the host side stays light
+# ---------------------------------------------------------------------------
+def _plugin_modules() -> list[str]:
+    names = []
+    for path in sorted(PLUGIN.rglob("*.py")):
+        parts = path.relative_to(PLUGIN).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        names.append(".".join(("shotfill_plugin",) + parts))
+    return names
+
+
+def test_every_plugin_module_imports_without_the_engine_packages():
+    """Standard library and Qt only: the fakes stand in for Nuke's modules, which the
+    Nuke panel imports; nothing may pull in numpy, torch, OpenTimelineIO, OpenEXR or the engine."""
+    fakes = Path(__file__).parent
+    code = textwrap.dedent(f"""
+        import importlib, os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        sys.path.insert(0, {str(fakes)!r})
+        from fakes import fake_nuke
+        sys.modules.update(nuke=fake_nuke, nukescripts=fake_nuke.nukescripts)
+        sys.modules["nukescripts.panels"] = fake_nuke.panels
+        for name in {_plugin_modules()!r}:
+            importlib.import_module(name)
+        heavy = ("numpy", "torch", "opentimelineio", "OpenEXR", "Imath", "cv2", "PyOpenColorIO", "shotfill")
+        print(sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert len(_plugin_modules()) >= 15
+
+
+def test_plugin_code_is_python_3_7_syntax():
+    """Nuke 13 runs Python 3.7: no syntax newer than that anywhere on the host side."""
+    for path in PLUGIN.rglob("*.py"):
+        ast.parse(path.read_text(), str(path), feature_version=(3, 7))
+
+
+# ---------------------------------------------------------------------------
+# shotfill-panel
+# ---------------------------------------------------------------------------
+def test_app_screenshot_of_an_edit(edit, tmp_path):
+    shot = tmp_path / "app.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", client.ENGINE_ENV: ENGINE,
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    out = subprocess.run([sys.executable, "-m", "shotfill_plugin.app", str(edit), "--screenshot", str(shot),
+                          "--size", "1100x720"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    from PySide6 import QtGui
+
+    image = QtGui.QImage(str(shot))
+    assert (image.width(), image.height()) == (1100, 720)
+    missing = subprocess.run([sys.executable, "-m", "shotfill_plugin.app", str(tmp_path / "none.otio"),
+                              "--screenshot", str(tmp_path / "err.png")], capture_output=True, text=True,
+                             timeout=120, env=env)
+    assert missing.returncode == 2 and "none.otio" in missing.stderr and (tmp_path / "err.png").is_file()
