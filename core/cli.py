@@ -404,12 +404,17 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # noqa: BLE001 - the boundary: one line, traceback on request
-        print(f"shotfill: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        if os.environ.get("SHOTFILL_DEBUG"):
-            traceback.print_exc()
-        else:
-            print("  (set SHOTFILL_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return internal_error("shotfill", e)
+
+
+def internal_error(prog: str, error: Exception) -> int:
+    """Report an unexpected exception at a command boundary: one line, the traceback on request."""
+    print(f"{prog}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    if os.environ.get("SHOTFILL_DEBUG"):
+        traceback.print_exception(error)
+    else:
+        print("  (set SHOTFILL_DEBUG=1 for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

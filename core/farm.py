@@ -121,7 +121,7 @@ from pathlib import Path
 from typing import IO, Callable, Optional, Sequence
 
 from . import __version__
-from .errors import (EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, CancelledError, InputError, MediaError,
+from .errors import (EXIT_CANCELLED, EXIT_OK, CancelledError, InputError, MediaError,
                      ShotfillError)
 from .job import JOB_VERSION, WRITE_MODES, JobSpec
 from .plan import Role, TaskKind
@@ -839,13 +839,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"shotfill farm: error: {e}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the boundary: one line, traceback on request
-        print(f"shotfill farm: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        if os.environ.get("SHOTFILL_DEBUG"):
-            import traceback
-            traceback.print_exc()
-        else:
-            print("  (set SHOTFILL_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        from .cli import internal_error
+
+        return internal_error("shotfill farm", e)
 
 
 def _cmd_export(args) -> int:
