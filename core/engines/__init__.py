@@ -12,12 +12,11 @@ ENGINES = {
              "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
     "baseline": ("shotfill.engines.baselines", "BaselineEngine",
                  "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
-    "dit": ("shotfill.engines.dit", "DiTEngine",
-            "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
 }
 
 #: engines that are designed but not built yet; asking for one is a clear error
 PLANNED = {
+    "dit": "the project's own video diffusion transformer (not shipped yet)",
     "wan-vace": "Wan2.1-VACE through diffusers (not available yet)",
     "ltx": "LTX-Video through diffusers (not available yet)",
 }
