@@ -158,7 +158,7 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(InputError, match="unknown engine 'nope'"):
         run_job(_job(tmp_path, source=src, engine="nope"))
     with pytest.raises(InputError, match="does not work yet"):
-        run_job(_job(tmp_path, source=src, engine="dit"))
+        run_job(_job(tmp_path, source=src, engine="wan-vace"))
 
 
 def _edit(tmp_path, a, b):
@@ -216,3 +216,9 @@ def test_edit_target_errors(tmp_path):
     spec = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.clip1.tail"}, "output": str(tmp_path / "o")})
     with pytest.raises(InputError, match="--frames"):
         run_job(spec)
+
+
+def test_unknown_engine_option_is_named(tmp_path):
+    src = _plate(tmp_path / "plates")
+    with pytest.raises(InputError, match="engine 'flow' has no option 'steps'"):
+        run_job(_job(tmp_path, source=src, engine_options={"steps": 4}))
