@@ -5,15 +5,19 @@ lines (``--events jsonl``) that the panel and farm wrappers read; people get a
 progress bar with an ETA on stderr. Every event is a flat JSON object with an
 ``event`` field:
 
-=============  ==============================================================
-``stage``      a stage starts: ``stage`` (read, generate, write, timeline, ...), ``message``
-``progress``   ``stage``, ``fraction`` (0..1 over the whole job), ``eta_s``
-``frame``      a frame was written or kept: ``frame``, ``path``, ``skipped``
-``preview``    a preview image was written: ``path``
-``warning``    ``message``
-``result``     the job finished: output frames, paths, timings, scores
-``error``      the job failed: ``message``, ``exit_code``
-=============  ==============================================================
+====================  ==============================================================
+``stage``             a stage starts: ``stage`` (read, generate, write, timeline, ...), ``message``
+``progress``          ``stage``, ``fraction`` (0..1 over the whole job), ``eta_s``
+``frame``             a frame was written or kept: ``frame``, ``path``, ``skipped``
+``preview``           a preview image was written: ``path``
+``preview_frames``    a small PNG of every frame of the window was written: ``frames``, a list
+                      of ``position``, ``role`` (known, generate, fill), ``label`` (``a 1039``,
+                      ``G 1041``, ``1005``), ``after`` (the picture; a fill's result) and
+                      ``before`` (a fill's plate; null otherwise)
+``warning``           ``message``
+``result``            the job finished: output frames, paths, timings, scores
+``error``             the job failed: ``message``, ``exit_code``
+====================  ==============================================================
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ One fixed order, whatever the front door::
     write     EXR per generated frame, atomic, provenance in the header;
               frames already written by the same job are kept (resume)
     timeline  the generated sequence placed on a new edit next to the input
-    preview   a contact sheet around each seam
+    preview   a contact sheet around each seam, and a small picture of every
+              frame of the window (``preview/``) for the panel to scrub
 
 Known pixels are never regenerated: where the mask is 0 the output is the
 source pixel itself (bit-exact when source and output colour spaces agree).
@@ -36,6 +37,8 @@ from .plan import FramePlan, Role, TaskKind
 EDIT_FIRST_FRAME = 1001
 #: folder names that say nothing about the shot: the parent folder names it instead
 GENERIC_FOLDERS = {"frames", "images", "plates", "plate", "img", "jpg", "png", "exr", "tif", "tiff"}
+#: longest side, in pixels, of the per-frame preview pictures
+PREVIEW_MAX_SIDE = 480
 
 
 # ---------------------------------------------------------------------------
@@ -66,10 +69,13 @@ class ResolvedJob:
     def kind(self) -> TaskKind:
         return self.plan.kind
 
-    def frame_path(self, frame: int) -> Path:
+    def frame_number(self, frame: int) -> str:
+        """``frame`` as output file names spell it: zero-padded, a minus sign before the digits."""
         pad = self.spec.output.padding
-        number = f"-{abs(frame):0{pad}d}" if frame < 0 else f"{frame:0{pad}d}"
-        return self.out_dir / f"{self.name}.{number}.exr"
+        return f"-{abs(frame):0{pad}d}" if frame < 0 else f"{frame:0{pad}d}"
+
+    def frame_path(self, frame: int) -> Path:
+        return self.out_dir / f"{self.name}.{self.frame_number(frame)}.exr"
 
     @property
     def pattern(self) -> str:
@@ -92,6 +98,8 @@ class JobResult:
     edit: str | None = None
     new_edit: str | None = None
     contact_sheet: str | None = None
+    #: the ``preview_frames`` event's entries: one small picture per position of the window
+    preview_frames: list = dataclasses.field(default_factory=list)
     placement: dict | None = None
 
     def to_dict(self) -> dict:
@@ -298,6 +306,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     working = masks = originals = None
     peak = 1.0
     seam_scores: dict[str, float] = {}
+    previous: dict = {}
     if todo:
         t = time.monotonic()
         progress.begin("read", f"{len(plan)} frames ({plan.summary()})")
@@ -321,7 +330,8 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         timings["seam"] = time.monotonic() - t
     else:
         sink.emit({"event": "stage", "stage": "write", "message": "every frame is already written by this job"})
-        seam_scores = _previous_result(job).get("seam_scores", {})
+        previous = _previous_result(job)
+        seam_scores = previous.get("seam_scores", {})
 
     t = time.monotonic()
     progress.begin("write", f"{len(written_positions)} frames to {job.pattern}")
@@ -363,14 +373,24 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     sheet = job.out_dir / f"{job.name}.contact.png"
     if spec.output.preview and working is not None:
         t = time.monotonic()
-        progress.begin("preview", "contact sheet around each seam")
-        res.contact_sheet = str(_contact_sheet(job, working, result, masks,
-                                               lambda p: transforms["a"].to_working(originals[p]), sheet))
+        progress.begin("preview", "contact sheet and a picture of each frame around the seam")
+
+        def before(position: int) -> np.ndarray:
+            return transforms["a"].to_working(originals[position])
+
+        res.contact_sheet = str(_contact_sheet(job, working, result, masks, before, sheet))
         sink.emit({"event": "preview", "path": res.contact_sheet})
+        res.preview_frames = _preview_frames(job, working, result, masks, before, progress)
+        sink.emit({"event": "preview_frames", "frames": res.preview_frames})
         timings["preview"] = time.monotonic() - t
-    elif spec.output.preview and sheet.exists():      # resumed with nothing left to do
-        res.contact_sheet = str(sheet)
-        sink.emit({"event": "preview", "path": res.contact_sheet})
+    elif spec.output.preview:                         # resumed with nothing left to do
+        if sheet.exists():
+            res.contact_sheet = str(sheet)
+            sink.emit({"event": "preview", "path": res.contact_sheet})
+        earlier = previous.get("preview_frames") or []
+        if earlier and all(Path(p).is_file() for f in earlier for p in (f["after"], f["before"]) if p):
+            res.preview_frames = earlier
+            sink.emit({"event": "preview_frames", "frames": res.preview_frames})
 
     timings["total"] = time.monotonic() - t0
     res.timings = {k: round(v, 3) for k, v in timings.items()}
@@ -573,6 +593,58 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
             cells.append(Thumb(label, disp[p], pf.role is Role.GENERATE))
         rows = [(f"{title} {plan.kind.value}", cells)]
     return contact_sheet(rows, path)
+
+
+def _preview_frames(job: ResolvedJob, working, result, masks, before, progress: Progress) -> list[dict]:
+    """A small PNG of every position of the window, in ``<out>/preview/``, and their entries.
+
+    Known frames are named by where they come from (``NAME.k_a_1039.png``), generated frames
+    by their output frame (``NAME.1041.png``); a filled frame has the plate before
+    (``NAME.1005.before.png``) and the result after (``NAME.1005.after.png``). Pictures are
+    display-referred (the working encoding clipped to [0, 1]), 8-bit, the long side at most
+    :data:`PREVIEW_MAX_SIDE`. ``before(position)`` is a filled frame's plate, working encoding.
+    """
+    from .contact import write_png
+
+    folder = job.out_dir / "preview"
+    folder.mkdir(exist_ok=True)
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(job.width, job.height))
+    size = (max(1, round(job.width * scale)), max(1, round(job.height * scale)))
+
+    def save(pixels: np.ndarray, stem: str) -> str:
+        return str(write_png(folder / f"{job.name}.{stem}.png", _preview_pixels(pixels, size)))
+
+    entries = []
+    for pos, pf in enumerate(job.plan.frames):
+        if pf.role is Role.KNOWN:
+            label = f"{pf.source} {pf.source_frame}"
+            after = save(working[pos], f"k_{pf.source}_{job.frame_number(pf.source_frame)}")
+            plate = None
+        elif pf.role is Role.GENERATE:
+            label = f"G {pf.output_frame}"
+            after = save(result[pos], job.frame_number(pf.output_frame))
+            plate = None
+        else:
+            label = str(pf.source_frame)
+            stem = job.frame_number(pf.output_frame)
+            original = before(pos)
+            m = masks[pos][..., None]
+            plate = save(original, f"{stem}.before")
+            after = save(original + m * (result[pos] - original), f"{stem}.after")
+        entries.append({"position": pos, "role": pf.role.value, "label": label, "after": after,
+                        "before": plate})
+        progress.update((pos + 1) / len(job.plan))
+    return entries
+
+
+def _preview_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Working-encoding pixels as an 8-bit picture of ``size`` (width, height)."""
+    import cv2
+
+    shown = np.clip(pixels, 0.0, 1.0)
+    if shown.shape[1::-1] != size:
+        shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA)
+    return np.round(shown * 255.0).astype(np.uint8)
 
 
 def _previous_result(job: ResolvedJob) -> dict:

@@ -139,6 +139,38 @@ class PreviewEvent:
     path: str
 
 
+class PreviewRole(enum.Enum):
+    """What a frame of the window is (the engine's plan roles)."""
+
+    KNOWN = "known"          # a real frame, context for the engine, never written
+    GENERATE = "generate"    # a whole new frame
+    FILL = "fill"            # a real frame whose masked pixels are new
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewFrame:
+    """One frame of the window as a small PNG: ``after`` is the picture (a fill's result),
+    ``before`` a fill's plate (None for known and generated frames)."""
+
+    position: int
+    role: PreviewRole
+    label: str                # as an editor reads it: "a 1039", "G 1041", "1005"
+    after: str
+    before: str | None = None
+
+    @property
+    def is_new(self) -> bool:
+        """Whether the picture holds generated pixels (outlined in the preview)."""
+        return self.role is not PreviewRole.KNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewFramesEvent:
+    """A small PNG of every frame of the window was written, in window order."""
+
+    frames: tuple[PreviewFrame, ...]
+
+
 @dataclasses.dataclass(frozen=True)
 class WarningEvent:
     message: str
@@ -194,19 +226,37 @@ class JobFinished:
     exit_code: int | None = None
 
 
-Event = Union[StageEvent, ProgressEvent, FrameEvent, PreviewEvent, WarningEvent, ResultEvent,
-              ErrorEvent, OutputLine, JobFinished]
+Event = Union[StageEvent, ProgressEvent, FrameEvent, PreviewEvent, PreviewFramesEvent, WarningEvent,
+              ResultEvent, ErrorEvent, OutputLine, JobFinished]
 
 
-def _field(d: dict, key: str, kind, line: str, optional: bool = False):
+def _field(d: dict, key: str, kind, line: str, optional: bool = False, where: str = ""):
+    """``d[key]`` if it is a ``kind``; ``where`` names the part of the event ``d`` is."""
     value = d.get(key)
     if value is None and optional:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-        raise ProtocolError(f"worker event {d.get('event')!r} has no valid {key!r}: {line[:200]}")
+        raise ProtocolError(f"worker event {where or repr(d.get('event'))} has no valid {key!r}: {line[:200]}")
     return value
+
+
+def _preview_frames(d: dict, line: str) -> PreviewFramesEvent:
+    frames = []
+    for index, entry in enumerate(_field(d, "frames", list, line)):
+        where = f"'preview_frames' (frame {index})"
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"worker event {where} is not an object: {line[:200]}")
+        try:
+            role = PreviewRole(entry.get("role"))
+        except ValueError:
+            raise ProtocolError(f"worker event {where} has no valid 'role': {line[:200]}") from None
+        frames.append(PreviewFrame(_field(entry, "position", int, line, where=where), role,
+                                   _field(entry, "label", str, line, where=where),
+                                   _field(entry, "after", str, line, where=where),
+                                   _field(entry, "before", str, line, optional=True, where=where)))
+    return PreviewFramesEvent(tuple(frames))
 
 
 def parse_event(line: str) -> Event:
@@ -234,6 +284,8 @@ def parse_event(line: str) -> Event:
                           _field(d, "skipped", bool, text))
     if kind == "preview":
         return PreviewEvent(_field(d, "path", str, text))
+    if kind == "preview_frames":
+        return _preview_frames(d, text)
     if kind == "warning":
         return WarningEvent(_field(d, "message", str, text))
     if kind == "result":

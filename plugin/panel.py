@@ -10,9 +10,10 @@ the two columns and scrolls)::
 
     [Open edit...]  sample_edit.otio - shotfill sample edit
     status line
-    +- timeline strip -------------------+  +- preview (contact sheet) ----+
-    | targets table                      |  |                              |
-    | settings form                      |  +- takes ------------[Apply]---+
+    +- timeline strip -------------------+  +- [Frames] [Contact sheet] ---+
+    | targets table                      |  | the frame, before | after    |
+    | settings form                      |  | roles, slider, label         |
+    |                                    |  +- takes ------------[Apply]---+
     | [Generate] [Cancel]                |  |                              |
     | overall progress, ETA, stage bars  |  +- log ------------------------+
     +------------------------------------+  +------------------------------+
@@ -23,7 +24,7 @@ import html
 
 from . import client as client_mod
 from . import paths
-from .client import JobClient, JobFinished
+from .client import JobClient, JobFinished, PreviewFrame, PreviewRole
 from .hosts.base import Host, HostError
 from .hosts.standalone import HandOffHost, StandaloneHost
 from .qt import QtCore, QtGui, QtWidgets, Signal, mouse_pos
@@ -36,6 +37,12 @@ _GAP = QtGui.QColor(230, 150, 40)
 _FILL = QtGui.QColor(120, 90, 170)
 _ACCENT = QtGui.QColor(70, 160, 255)
 _OFFLINE = QtGui.QColor(150, 60, 60)
+#: outline of generated pictures: the contact sheet's (``shotfill.contact.GENERATED_COLOUR``)
+_GENERATED = QtGui.QColor(255, 150, 0)
+_ROLE_COLOURS = {PreviewRole.KNOWN: _CLIP, PreviewRole.GENERATE: _GENERATED, PreviewRole.FILL: _FILL}
+_ROLE_TEXT = {PreviewRole.KNOWN: "known: the plate, context for the engine",
+              PreviewRole.GENERATE: "generated",
+              PreviewRole.FILL: "fill: the plate before, the result after"}
 _STATUS_COLOURS = {Status.EMPTY: "#3a3a3a", Status.LOADED: "#34404c", Status.RUNNING: "#1f4f7a",
                    Status.DONE: "#2d5e34", Status.CANCELLED: "#6a5420", Status.ERROR: "#7a2626"}
 _WRITE_MODE_LABELS = {"track": "on a new track", "replace": "in place of the gap"}
@@ -278,6 +285,162 @@ class PreviewView(QtWidgets.QScrollArea):
         self._label.resize(shown.size())
 
 
+class FrameView(QtWidgets.QWidget):
+    """One frame of the window, as large as the view allows.
+
+    A generated frame is outlined as on the contact sheet; a filled frame shows
+    the plate before and the result after, side by side, the result outlined.
+    """
+
+    GAP = 12
+    OUTLINE = 3
+    #: small previews are enlarged at most this much
+    MAX_SCALE = 4.0
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._pictures: list[tuple[str, QtGui.QPixmap | None, str, bool]] = []
+        self.placeholder = ""
+        self.setMinimumSize(160, 90)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
+
+    def show_frame(self, frame: PreviewFrame | None, placeholder: str = "") -> None:
+        self.placeholder = placeholder
+        self._pictures = []
+        if frame is not None:
+            shown = [("before", frame.before, False), ("after", frame.after, True)] \
+                if frame.role is PreviewRole.FILL else [("", frame.after, frame.is_new)]
+            for caption, path, outlined in shown:
+                pixmap = QtGui.QPixmap(path) if path else QtGui.QPixmap()
+                self._pictures.append((caption, None if pixmap.isNull() else pixmap, path or "", outlined))
+        self.update()
+
+    def pictures(self) -> list[tuple[str, QtGui.QPixmap | None]]:
+        """``(caption, picture)`` as shown (None: the file could not be read)."""
+        return [(caption, pixmap) for caption, pixmap, _, _ in self._pictures]
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QtGui.QPainter(self)
+        painter.fillRect(self.rect(), self.palette().color(QtGui.QPalette.Base))
+        if not self._pictures:
+            painter.setPen(self.palette().color(QtGui.QPalette.PlaceholderText))
+            painter.drawText(self.rect().adjusted(8, 8, -8, -8), QtCore.Qt.AlignCenter | QtCore.Qt.TextWordWrap,
+                             self.placeholder)
+            return
+        painter.setRenderHint(QtGui.QPainter.SmoothPixmapTransform)
+        count = len(self._pictures)
+        caption_h = painter.fontMetrics().height() + 4 if count > 1 else 0
+        margin = self.OUTLINE + 2
+        cell_w = (self.width() - 2 * margin - self.GAP * (count - 1)) / count
+        cell_h = self.height() - 2 * margin - caption_h
+        for i, (caption, pixmap, path, outlined) in enumerate(self._pictures):
+            cell = QtCore.QRectF(margin + i * (cell_w + self.GAP), margin + caption_h, cell_w, cell_h)
+            painter.setPen(self.palette().color(QtGui.QPalette.Text))
+            painter.drawText(QtCore.QRectF(cell.left(), margin, cell_w, caption_h), QtCore.Qt.AlignCenter, caption)
+            if pixmap is None:
+                painter.setPen(_OFFLINE.lighter(160))
+                painter.drawText(cell, QtCore.Qt.AlignCenter | QtCore.Qt.TextWordWrap, f"cannot read {path}")
+                continue
+            scale = min(self.MAX_SCALE, cell.width() / pixmap.width(), cell.height() / pixmap.height())
+            size = QtCore.QSizeF(pixmap.width() * scale, pixmap.height() * scale)
+            target = QtCore.QRectF(QtCore.QPointF(cell.center().x() - size.width() / 2,
+                                                  cell.top() + (cell.height() - size.height()) / 2), size)
+            painter.drawPixmap(target, pixmap, QtCore.QRectF(pixmap.rect()))
+            if outlined:
+                painter.setPen(QtGui.QPen(_GENERATED, self.OUTLINE, QtCore.Qt.SolidLine, QtCore.Qt.SquareCap,
+                                          QtCore.Qt.MiterJoin))
+                painter.setBrush(QtCore.Qt.NoBrush)
+                half = self.OUTLINE / 2
+                painter.drawRect(target.adjusted(-half, -half, half, half))
+
+
+class RoleStrip(QtWidgets.QWidget):
+    """One cell per frame of the window, coloured by role (known grey, generated orange,
+    fill violet), the frame shown outlined: where the seam is at a glance. A click picks a frame."""
+
+    position_clicked = Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._roles: list[PreviewRole] = []
+        self._position = 0
+        self.setFixedHeight(14)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+
+    def set_roles(self, roles: list[PreviewRole], position: int) -> None:
+        self._roles, self._position = roles, position
+        self.update()
+
+    def _cell(self, index: int) -> QtCore.QRectF:
+        width = self.width() / max(1, len(self._roles))
+        return QtCore.QRectF(index * width, 0, width, self.height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QtGui.QPainter(self)
+        for i, role in enumerate(self._roles):
+            painter.fillRect(self._cell(i).adjusted(0.5, 2, -0.5, -2), _ROLE_COLOURS[role])
+        if self._roles:
+            painter.setPen(QtGui.QPen(QtGui.QColor(240, 240, 240), 2))
+            painter.drawRect(self._cell(self._position).adjusted(1, 1, -1, -1))
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self._roles:
+            index = int(mouse_pos(event).x() / self._cell(0).width())
+            self.position_clicked.emit(min(max(0, index), len(self._roles) - 1))
+
+
+class FrameScrubber(QtWidgets.QWidget):
+    """Scrub a take's window frame by frame: the picture, a strip of roles, a slider and the
+    frame's label. Left and Right step (Home and End jump) while it has the focus; it asks
+    for a frame through ``position_requested`` and shows what the state then says."""
+
+    position_requested = Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._count = 0
+        self._position = 0
+        self.view = FrameView()
+        self.roles = RoleStrip()
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.slider.setPageStep(1)
+        self.caption = QtWidgets.QLabel()
+        self.caption.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.roles)
+        layout.addWidget(self.slider)
+        layout.addWidget(self.caption)
+        self.setFocusPolicy(QtCore.Qt.StrongFocus)
+        self.slider.valueChanged.connect(self.position_requested)
+        self.roles.position_clicked.connect(self.position_requested)
+
+    def show_frames(self, frames: tuple[PreviewFrame, ...], position: int, placeholder: str) -> None:
+        self._count, self._position = len(frames), position
+        frame = frames[position] if frames else None
+        with QtCore.QSignalBlocker(self.slider):
+            self.slider.setRange(0, max(0, len(frames) - 1))
+            self.slider.setValue(position)
+        self.slider.setEnabled(bool(frames))
+        self.roles.set_roles([f.role for f in frames], position)
+        self.view.show_frame(frame, placeholder)
+        if frame is None:
+            self.caption.setText("")
+        else:
+            self.caption.setText(f"<b>{html.escape(frame.label)}</b> &nbsp; {_ROLE_TEXT[frame.role]}"
+                                 f" &nbsp; <span style='color:#909090'>{position + 1} / {len(frames)}</span>")
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        steps = {QtCore.Qt.Key_Left: self._position - 1, QtCore.Qt.Key_Right: self._position + 1,
+                 QtCore.Qt.Key_Home: 0, QtCore.Qt.Key_End: self._count - 1}
+        if self._count and event.key() in steps:
+            self.position_requested.emit(min(max(0, steps[event.key()]), self._count - 1))
+        else:
+            super().keyPressEvent(event)
+
+
 # ---------------------------------------------------------------------------
 # the panel
 # ---------------------------------------------------------------------------
@@ -336,6 +499,12 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.frames_spin.setRange(1, 100000)
         self.engine_box = QtWidgets.QComboBox()
         self.engine_box.setEditable(True)
+        self.model_edit = QtWidgets.QLineEdit()
+        self.model_edit.setPlaceholderText("the model the engine ships with")
+        self.model_edit.setToolTip("A folder with the engine's model (for example a fine-tuned "
+                                   "checkpoint); empty: the engine's own. Engines without a model refuse it.")
+        self.model_browse = QtWidgets.QToolButton()
+        self.model_browse.setText("...")
         self.seed_spin = QtWidgets.QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.takes_spin = QtWidgets.QSpinBox()
@@ -362,11 +531,15 @@ class ShotfillPanel(QtWidgets.QWidget):
         output_row = QtWidgets.QHBoxLayout()
         output_row.addWidget(self.output_edit, 1)
         output_row.addWidget(self.output_browse)
+        model_row = QtWidgets.QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(self.model_browse)
         form = QtWidgets.QGridLayout()
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
         pairs = [(("Show", self.operation_box), ("Frames to add", self.frames_spin)),
                  (("Engine", self.engine_box), ("Steps", self.steps_spin)),
+                 (("Model", model_row),),
                  (("Seed", self.seed_spin), ("Takes", self.takes_spin)),
                  (("Prompt", self.prompt_edit),),
                  (("Output folder", output_row),),
@@ -402,7 +575,16 @@ class ShotfillPanel(QtWidgets.QWidget):
 
         # preview, takes, log
         self.preview_title = QtWidgets.QLabel()
+        self.scrubber = FrameScrubber()
         self.preview = PreviewView()
+        self.preview_tabs = QtWidgets.QTabWidget()
+        self.preview_tabs.setDocumentMode(True)
+        self.preview_tabs.addTab(self.scrubber, "Frames")
+        self.preview_tabs.addTab(self.preview, "Contact sheet")
+        self.preview_tabs.setTabToolTip(0, "Every frame of the window, one at a time: drag the slider "
+                                           "or use Left and Right; fills show before and after")
+        self.preview_tabs.setTabToolTip(1, "The known frames next to the generated ones (outlined); "
+                                           "scroll across the seam")
         self.takes_list = QtWidgets.QListWidget()
         self.takes_list.setIconSize(QtCore.QSize(144, 40))
         self.takes_list.setMinimumHeight(90)
@@ -413,10 +595,9 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.log_view.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
 
         preview_box = QtWidgets.QGroupBox("Around the seam")
-        preview_box.setToolTip("The known frames next to the generated ones (outlined); scroll across the seam")
         preview_layout = QtWidgets.QVBoxLayout(preview_box)
         preview_layout.addWidget(self.preview_title)
-        preview_layout.addWidget(self.preview, 1)
+        preview_layout.addWidget(self.preview_tabs, 1)
         takes_box = QtWidgets.QGroupBox("Takes")
         takes_layout = QtWidgets.QVBoxLayout(takes_box)
         takes_layout.addWidget(self.takes_list, 1)
@@ -428,7 +609,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         right.addWidget(preview_box)
         right.addWidget(takes_box)
         right.addWidget(log_box)
-        right.setStretchFactor(0, 3)
+        right.setStretchFactor(0, 4)
         right.setStretchFactor(1, 2)
         right.setStretchFactor(2, 2)
 
@@ -467,6 +648,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         s.status_changed.connect(lambda: self.stages.show_progress(self.state))
         s.progress_changed.connect(lambda: self.stages.show_progress(self.state))
         s.takes_changed.connect(self._render_takes)
+        s.preview_changed.connect(self._render_scrubber)
         s.log_added.connect(self._append_log)
         self.client.event.connect(self._on_worker_event)
 
@@ -478,6 +660,8 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.apply_button.clicked.connect(self.apply_take)
         self.output_browse.clicked.connect(self._browse_output)
+        self.model_browse.clicked.connect(self._browse_model)
+        self.scrubber.position_requested.connect(s.scrub_to)
 
         self.operation_box.activated.connect(
             lambda i: s.update_settings(operation=self.operation_box.itemData(i)))
@@ -485,6 +669,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.engine_box.activated.connect(lambda i: s.update_settings(engine=self.engine_box.itemText(i)))
         self.engine_box.lineEdit().editingFinished.connect(
             lambda: s.update_settings(engine=self.engine_box.currentText().strip()))
+        self.model_edit.editingFinished.connect(lambda: s.update_settings(model=self.model_edit.text().strip()))
         self.seed_spin.valueChanged.connect(lambda v: s.update_settings(seed=v))
         self.takes_spin.valueChanged.connect(lambda v: s.update_settings(takes=v))
         self.steps_spin.valueChanged.connect(lambda v: s.update_settings(steps=v))
@@ -590,6 +775,11 @@ class ShotfillPanel(QtWidgets.QWidget):
         if folder:
             self.state.update_settings(output_dir=folder)
 
+    def _browse_model(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Model folder", self.state.settings.model)
+        if folder:
+            self.state.update_settings(model=folder)
+
     def _colour_typed(self) -> None:
         text = self.colour_box.currentText().strip()
         index = self.colour_box.findText(text)
@@ -664,8 +854,8 @@ class ShotfillPanel(QtWidgets.QWidget):
 
     def _render_settings(self) -> None:
         st = self.state.settings
-        widgets = (self.operation_box, self.frames_spin, self.engine_box, self.seed_spin, self.takes_spin,
-                   self.steps_spin, self.prompt_edit, self.output_edit, self.colour_box,
+        widgets = (self.operation_box, self.frames_spin, self.engine_box, self.model_edit, self.seed_spin,
+                   self.takes_spin, self.steps_spin, self.prompt_edit, self.output_edit, self.colour_box,
                    self.compression_box, self.write_mode_box)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         self.operation_box.setCurrentIndex(max(0, self.operation_box.findData(st.operation)))
@@ -673,6 +863,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         if self.engine_box.findText(st.engine) < 0:
             self.engine_box.addItem(st.engine)
         self.engine_box.setCurrentIndex(self.engine_box.findText(st.engine))
+        self.model_edit.setText(st.model)
         self.seed_spin.setValue(st.seed)
         self.takes_spin.setValue(st.takes)
         self.steps_spin.setValue(st.steps)
@@ -725,7 +916,20 @@ class ShotfillPanel(QtWidgets.QWidget):
         else:
             self.preview_title.setText(f"<b>{html.escape(take.title)}</b>  {html.escape(take.summary())}")
             self.preview.show_image(take.contact_sheet, take.message or "no preview yet")
+        self._render_scrubber()
         self._render_buttons()
+
+    def _render_scrubber(self) -> None:
+        take = self.state.take
+        if take is None:
+            self.scrubber.show_frames((), 0, "Generate a take: its frames show here one at a time, "
+                                             "the generated ones outlined, fills before and after.")
+        elif take.status is TakeStatus.DONE:
+            self.scrubber.show_frames(take.preview_frames, take.preview_position,
+                                      "this take has no frame pictures: see its contact sheet")
+        else:
+            self.scrubber.show_frames(take.preview_frames, take.preview_position,
+                                      take.message or "the frames show here when the take is done")
 
     def _append_log(self, entry: LogEntry) -> None:
         bar = self.log_view.verticalScrollBar()

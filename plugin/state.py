@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from .client import (STAGE_WEIGHTS, STAGES, ErrorEvent, Event, FrameEvent, JobFinished, JobStatus,
-                     OutputLine, PreviewEvent, ProgressEvent, ResultEvent, StageEvent, WarningEvent)
+                     OutputLine, PreviewEvent, PreviewFrame, PreviewFramesEvent, ProgressEvent, ResultEvent,
+                     StageEvent, WarningEvent)
 from .hosts.base import Generated, Media
 from .qt import QtCore, Signal
 
@@ -169,6 +170,7 @@ class Settings:
     operation: str = "all"        # which targets the list shows: "all" or an Operation value
     frames: int = 24              # frames to add, for extensions
     engine: str = "flow"
+    model: str = ""               # the engine's model folder; "": the model the engine ships with
     seed: int = 0                 # the first take's seed; take i uses seed + i
     takes: int = 1                # takes per Generate, each with its own seed
     steps: int = 0                # sampling steps; 0: the engine's default
@@ -280,6 +282,8 @@ class Take:
     status: TakeStatus = TakeStatus.QUEUED
     result: dict | None = None
     contact_sheet: str | None = None
+    preview_frames: tuple[PreviewFrame, ...] = ()   # every frame of the window, in order
+    preview_position: int = 0                       # the frame the scrubber shows
     written: int = 0
     message: str = ""
     applied: str = ""                 # what the host made of it, once applied
@@ -292,8 +296,19 @@ class Take:
     def title(self) -> str:
         return f"Take {self.number}: {self.target.id}, seed {self.seed}"
 
+    @property
+    def model(self) -> str:
+        """The model folder the take asked its engine for ("": the engine's own)."""
+        return self.job.get("engine_options", {}).get("model", "")
+
+    @property
+    def preview_frame(self) -> PreviewFrame | None:
+        """The frame the scrubber shows (None: no frames yet)."""
+        return self.preview_frames[self.preview_position] if self.preview_frames else None
+
     def summary(self) -> str:
-        parts = [f"{self.engine}, {self.frames} frames", self.status.value]
+        engine = f"{self.engine} ({Path(self.model).name})" if self.model else self.engine
+        parts = [f"{engine}, {self.frames} frames", self.status.value]
         if self.result and self.result.get("seam_scores"):
             parts.append("seam " + " / ".join(f"{v:.1f}" for v in self.result["seam_scores"].values()))
         if self.applied:
@@ -374,6 +389,7 @@ class PanelState(QtCore.QObject):
     status_changed = Signal()
     progress_changed = Signal()
     takes_changed = Signal()
+    preview_changed = Signal()             # a take's frames, or the frame it shows, changed
     log_added = Signal(object)
 
     def __init__(self, settings: Settings | None = None, parent: QtCore.QObject | None = None):
@@ -472,6 +488,16 @@ class PanelState(QtCore.QObject):
             self.selected_take = index
             self.takes_changed.emit()
 
+    def scrub_to(self, position: int) -> None:
+        """Show the frame at ``position`` of the selected take's window (clamped to it)."""
+        take = self.take
+        if take is None or not take.preview_frames:
+            return
+        position = min(max(0, position), len(take.preview_frames) - 1)
+        if position != take.preview_position:
+            take.preview_position = position
+            self.preview_changed.emit()
+
     def update_settings(self, **changes) -> list[str]:
         """Apply valid changes; returns the problems with the others (also logged)."""
         settings, problems = Settings.from_dict(changes, "panel", self.settings)
@@ -511,8 +537,13 @@ class PanelState(QtCore.QObject):
                    "output": {"dir": str(out), "compression": s.compression, "preview": True}}
             if s.colourspace:
                 job["output"]["colourspace"] = s.colourspace
+            options = {}
             if s.steps:
-                job["engine_options"] = {"steps": s.steps}
+                options["steps"] = s.steps
+            if s.model:
+                options["model"] = str(Path(s.model).expanduser())
+            if options:
+                job["engine_options"] = options
             number = len(self.takes) + len(takes) + 1
             takes.append(Take(number=number, target=target, seed=seed, engine=s.engine,
                               frames=target.length(s), out_dir=str(out), job=job))
@@ -555,6 +586,11 @@ class PanelState(QtCore.QObject):
         elif isinstance(event, PreviewEvent):
             take.contact_sheet = event.path
             self.takes_changed.emit()
+        elif isinstance(event, PreviewFramesEvent):
+            take.preview_frames = event.frames
+            # start at the seam: the first frame with new pixels
+            take.preview_position = next((i for i, f in enumerate(event.frames) if f.is_new), 0)
+            self.preview_changed.emit()
         elif isinstance(event, WarningEvent):
             self.log(LogLevel.WARNING, event.message)
         elif isinstance(event, ResultEvent):
@@ -611,9 +647,11 @@ class PanelState(QtCore.QObject):
 
 
 def _take_folder(target: Target, settings: Settings, seed: int) -> str:
-    """``V1_gap1_flow_s3`` (``_n24`` added for extensions): the same settings reuse the
-    folder, so running a cancelled take again resumes it."""
-    name = f"{target.id}_{settings.engine}_s{seed}"
+    """``V1_gap1_flow_s3`` (``_n24`` added for extensions, the model folder's name after
+    the engine's where one is set): the same settings reuse the folder, so running a
+    cancelled take again resumes it."""
+    engine = settings.engine + (f"_{Path(settings.model).name}" if settings.model else "")
+    name = f"{target.id}_{engine}_s{seed}"
     if target.operation.user_sets_length:
         name += f"_n{settings.frames}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).replace(".", "_")

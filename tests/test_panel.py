@@ -18,8 +18,8 @@ import pytest
 
 from shotfill_plugin import client
 from shotfill_plugin.client import (ErrorEvent, FrameEvent, JobClient, JobFinished, JobStatus, OutputLine,
-                                    PreviewEvent, ProgressEvent, ProtocolError, ResultEvent, StageEvent,
-                                    WarningEvent, parse_event)
+                                    PreviewEvent, PreviewFrame, PreviewFramesEvent, PreviewRole, ProgressEvent,
+                                    ProtocolError, ResultEvent, StageEvent, WarningEvent, parse_event)
 from shotfill_plugin.hosts.standalone import HandOffHost, StandaloneHost
 from shotfill_plugin.panel import ShotfillPanel
 from shotfill_plugin.qt import QtCore
@@ -402,3 +402,115 @@ def test_app_screenshot_of_an_edit(edit, tmp_path):
                               "--screenshot", str(tmp_path / "err.png")], capture_output=True, text=True,
                              timeout=120, env=env)
     assert missing.returncode == 2 and "none.otio" in missing.stderr and (tmp_path / "err.png").is_file()
+
+
+# ---------------------------------------------------------------------------
+# scrubbing a take's frames, and the engine's model
+# ---------------------------------------------------------------------------
+def _shown_image(panel: ShotfillPanel, caption: str = ""):
+    """The picture the scrubber shows (the one with ``caption`` for a fill), as a QImage."""
+    pictures = dict(panel.scrubber.view.pictures())
+    assert pictures[caption] is not None, f"the scrubber shows no picture {caption!r}"
+    return pictures[caption].toImage()
+
+
+def test_scrub_the_frames_of_a_bridge_and_of_a_fill(make_panel, shoot, qtbot, edit, tmp_path):
+    panel = make_panel(output_dir=str(tmp_path / "renders"))
+    assert panel.load_edit(str(edit))
+    state, scrubber = panel.state, panel.scrubber
+    assert not scrubber.slider.isEnabled() and scrubber.view.pictures() == []
+    _click_target(qtbot, panel, "V1.gap1")
+    panel.generate()
+    _wait_idle(qtbot, panel)
+
+    bridge = state.takes[0]
+    frames = bridge.preview_frames
+    roles = [f.role for f in frames]
+    assert roles.count(PreviewRole.GENERATE) == 12 and roles[0] is roles[-1] is PreviewRole.KNOWN
+    first_new = roles.index(PreviewRole.GENERATE)
+    assert frames[first_new].label == "G 1001" and frames[0].label.startswith("a ")
+    assert frames[-1].label.startswith("b ") and all(Path(f.after).is_file() for f in frames)
+    # it opens at the seam: the first generated frame, outlined
+    assert panel.preview_tabs.currentWidget() is scrubber
+    assert (scrubber.slider.maximum(), scrubber.slider.value()) == (len(frames) - 1, first_new)
+    assert "G 1001" in scrubber.caption.text() and "generated" in scrubber.caption.text()
+    generated = _shown_image(panel)
+    shoot(panel, "scrub_bridge")
+
+    scrubber.slider.setValue(first_new - 1)                  # the last known frame of shot A
+    assert bridge.preview_position == first_new - 1
+    assert frames[first_new - 1].label in scrubber.caption.text() and "known" in scrubber.caption.text()
+    assert _shown_image(panel) != generated
+    scrubber.setFocus()
+    qtbot.keyClick(scrubber, QtCore.Qt.Key_Right)
+    assert bridge.preview_position == first_new and _shown_image(panel) == generated
+    qtbot.keyClick(scrubber, QtCore.Qt.Key_End)
+    assert bridge.preview_position == len(frames) - 1 and scrubber.slider.value() == len(frames) - 1
+    qtbot.keyClick(scrubber, QtCore.Qt.Key_Right)            # past the end: stays on the last frame
+    assert bridge.preview_position == len(frames) - 1
+
+    _click_target(qtbot, panel, "V1.clip3.fill")
+    panel.generate()
+    _wait_idle(qtbot, panel)
+    fill = state.takes[1]
+    assert state.take is fill and len(fill.preview_frames) == 24
+    assert all(f.role is PreviewRole.FILL and Path(f.before).is_file() for f in fill.preview_frames)
+    assert [caption for caption, _ in scrubber.view.pictures()] == ["before", "after"]
+    assert _shown_image(panel, "before") != _shown_image(panel, "after")
+    assert "fill" in scrubber.caption.text() and fill.preview_frame.label in scrubber.caption.text()
+    scrubber.slider.setValue(12)
+    shoot(panel, "scrub_fill")
+
+    panel.takes_list.setCurrentRow(0)                        # each take keeps its own frames
+    assert scrubber.slider.maximum() == len(frames) - 1 and scrubber.slider.value() == len(frames) - 1
+    assert frames[-1].label in scrubber.caption.text()
+    panel.takes_list.setCurrentRow(1)
+    assert scrubber.slider.value() == 12 and fill.preview_frames[12].label in scrubber.caption.text()
+    panel.preview_tabs.setCurrentWidget(panel.preview)       # the contact sheet is still there
+    assert panel.preview.pixmap() is not None
+
+
+def test_the_model_is_remembered_and_sent_only_when_set(make_panel, qtbot, edit, tmp_path):
+    model = tmp_path / "models" / "dit_studio"
+    panel = make_panel(output_dir=str(tmp_path / "renders"))
+    assert panel.load_edit(str(edit))
+    _click_target(qtbot, panel, "V1.gap1")
+    panel.model_edit.setText(str(model))
+    panel.model_edit.editingFinished.emit()
+    assert json.loads((tmp_path / "config" / "panel.json").read_text())["model"] == str(model)
+    assert make_panel().model_edit.text() == str(model)
+
+    panel.generate()                                         # flow has no model: the job is refused
+    _wait_idle(qtbot, panel)
+    take = panel.state.takes[0]
+    assert take.job["engine_options"] == {"model": str(model)} and "dit_studio" in take.out_dir
+    assert take.status is TakeStatus.FAILED and panel.state.status is Status.ERROR
+    assert "no option 'model'" in panel.state.status_message
+
+    panel.model_edit.clear()
+    panel.model_edit.editingFinished.emit()
+    [plain] = panel.state.queue_takes()
+    assert "engine_options" not in plain.job and plain.out_dir != take.out_dir
+
+
+def test_parse_preview_frames():
+    line = json.dumps({"event": "preview_frames", "frames": [
+        {"position": 0, "role": "known", "label": "a 1039", "after": "/p/x.k_a_1039.png", "before": None},
+        {"position": 1, "role": "fill", "label": "1005", "after": "/p/x.1005.after.png",
+         "before": "/p/x.1005.before.png"}]})
+    assert parse_event(line) == PreviewFramesEvent((
+        PreviewFrame(0, PreviewRole.KNOWN, "a 1039", "/p/x.k_a_1039.png", None),
+        PreviewFrame(1, PreviewRole.FILL, "1005", "/p/x.1005.after.png", "/p/x.1005.before.png")))
+    assert not parse_event(line).frames[0].is_new and parse_event(line).frames[1].is_new
+
+
+@pytest.mark.parametrize("frames, named", [
+    ('"none"', "'frames'"),
+    ('[{"position": 0, "role": "guessed", "label": "G 1", "after": "/a.png"}]', "'role'"),
+    ('[{"position": 0, "role": "known", "label": "a 1"}]', "'after'"),
+    ('[{"position": 0, "role": "known", "label": "a 1", "after": "/a.png", "before": 3}]', "'before'"),
+    ('["/a.png"]', "frame 0"),
+])
+def test_malformed_preview_frames_are_protocol_errors(frames, named):
+    with pytest.raises(ProtocolError, match=named):
+        parse_event('{"event": "preview_frames", "frames": %s}' % frames)

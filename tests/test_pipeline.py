@@ -222,3 +222,85 @@ def test_unknown_engine_option_is_named(tmp_path):
     src = _plate(tmp_path / "plates")
     with pytest.raises(InputError, match="engine 'flow' has no option 'steps'"):
         run_job(_job(tmp_path, source=src, engine_options={"steps": 4}))
+
+
+# ---------------------------------------------------------------------------
+# previews: a small picture of every frame of the window, for the panel to scrub
+# ---------------------------------------------------------------------------
+def _png(path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.mode == "RGB"
+        return np.asarray(image)
+
+
+def test_preview_frames_of_an_extension(tmp_path):
+    from shotfill.colour import ColourTransform
+
+    src = _plate(tmp_path / "plates")
+    spec = _job(tmp_path, source=src, output={"dir": str(tmp_path / "out")})
+    sink = ListSink()
+    res = run_job(spec, sink)
+    kinds = [e["event"] for e in sink.events if e["event"] != "progress"]
+    assert kinds[-3:] == ["preview", "preview_frames", "result"]
+    [event] = sink.of("preview_frames")
+    frames = event["frames"]
+    assert frames == res.preview_frames
+    assert [f["position"] for f in frames] == list(range(len(frames)))
+    known = [f for f in frames if f["role"] == "known"]
+    generated = [f for f in frames if f["role"] == "generate"]
+    assert frames == known + generated and len(known) >= 2
+    assert [f["label"] for f in known] == [f"a {n}" for n in range(1013 - len(known), 1013)]
+    assert [f["label"] for f in generated] == ["G 1013", "G 1014", "G 1015", "G 1016"]
+    preview = tmp_path / "out" / "preview"
+    assert known[-1]["after"] == str(preview / "plate_ext.k_a_1012.png")
+    assert generated[0]["after"] == str(preview / "plate_ext.1013.png")
+    assert all(f["before"] is None for f in frames)
+    # a plate smaller than the preview size is not enlarged; a known frame is the plate,
+    # display-referred: the working encoding clipped to [0, 1], in 8 bits
+    last = _png(known[-1]["after"])
+    assert last.shape == (H, W, 3)
+    plate = read_exr(tmp_path / "plates" / "plate.1012.exr").display_rgb()
+    expected = np.round(np.clip(ColourTransform("lin_rec709").to_working(plate), 0, 1) * 255)
+    assert np.abs(last.astype(int) - expected).max() <= 1
+    assert not np.array_equal(_png(generated[0]["after"]), last)
+
+    # a resumed job with nothing left to generate tells the same pictures again
+    again = ListSink()
+    run_job(spec, again)
+    assert again.of("preview_frames")[0]["frames"] == frames
+    # ... but only while they are all there
+    os.remove(generated[2]["after"])
+    third = ListSink()
+    resumed = run_job(spec, third)
+    assert third.of("preview") and not third.of("preview_frames") and resumed.preview_frames == []
+
+
+def test_preview_frames_of_a_fill_have_the_plate_before_and_the_result_after(tmp_path):
+    import cv2
+
+    height, width = 40, 960                                  # wider than the preview: scaled to 480
+    plates, masks = tmp_path / "plates", tmp_path / "masks"
+    plates.mkdir()
+    masks.mkdir()
+    tex = np.kron(np.random.default_rng(3).random((10, 250, 3)), np.ones((4, 4, 1))).astype(np.float32)
+    for f in range(1, 4):
+        write_exr(plates / f"p.{f:04d}.exr", tex[:, 4 * f:4 * f + width])
+        m = np.zeros((height, width), np.uint8)
+        m[8:32, 400:560] = 255
+        cv2.imwrite(str(masks / f"m.{f:04d}.png"), m)
+    sink = ListSink()
+    res = run_job(_job(tmp_path, task="fill", source=str(plates / "p.####.exr"),
+                       mask={"path": str(masks / "m.####.png")}, output={"dir": str(tmp_path / "out")}),
+                  sink)
+    frames = sink.of("preview_frames")[0]["frames"]
+    assert frames == res.preview_frames
+    assert [(f["role"], f["label"]) for f in frames] == [("fill", "1"), ("fill", "2"), ("fill", "3")]
+    preview = tmp_path / "out" / "preview"
+    assert frames[1]["before"] == str(preview / "p_fill.0002.before.png")
+    assert frames[1]["after"] == str(preview / "p_fill.0002.after.png")
+    before, after = _png(frames[1]["before"]), _png(frames[1]["after"])
+    assert before.shape == after.shape == (20, 480, 3)
+    assert np.array_equal(before[:, :190], after[:, :190])      # outside the mask: the plate
+    assert np.abs(before[4:16, 200:280].astype(int) - after[4:16, 200:280]).max() > 0
