@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
 import os
 import re
@@ -648,11 +649,16 @@ class PanelState(QtCore.QObject):
 
 def _take_folder(target: Target, settings: Settings, seed: int) -> str:
     """``V1_gap1_flow_s3`` (``_n24`` added for extensions, the model folder's name after
-    the engine's where one is set): the same settings reuse the folder, so running a
-    cancelled take again resumes it."""
+    the engine's where one is set, and a short hash when the prompt, steps, colour space or
+    compression differ from the defaults): the same settings reuse the folder, so running a
+    cancelled take again resumes it, and takes that differ never share one."""
     engine = settings.engine + (f"_{Path(settings.model).name}" if settings.model else "")
     name = f"{target.id}_{engine}_s{seed}"
     if target.operation.user_sets_length:
         name += f"_n{settings.frames}"
+    extra = {"prompt": settings.prompt, "steps": settings.steps, "colourspace": settings.colourspace,
+             "compression": settings.compression}
+    if extra != {"prompt": "", "steps": 0, "colourspace": "", "compression": "zip"}:
+        name += "_" + hashlib.sha1(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:6]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).replace(".", "_")
 

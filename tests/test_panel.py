@@ -6,6 +6,7 @@ error) is saved as a screenshot under the test's tmp folder, and also under
 """
 from __future__ import annotations
 
+import dataclasses
 import ast
 import json
 import os
@@ -514,3 +515,24 @@ def test_parse_preview_frames():
 def test_malformed_preview_frames_are_protocol_errors(frames, named):
     with pytest.raises(ProtocolError, match=named):
         parse_event('{"event": "preview_frames", "frames": %s}' % frames)
+
+
+def test_takes_that_differ_only_in_prompt_or_steps_get_their_own_folders():
+    from shotfill_plugin.state import Settings, _take_folder
+
+    class Op:
+        user_sets_length = False
+
+    class T:
+        id = "V1.gap1"
+        operation = Op()
+
+    base = Settings()
+    names = {_take_folder(T(), base, 0),
+             _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0),
+             _take_folder(T(), dataclasses.replace(base, steps=30), 0),
+             _take_folder(T(), dataclasses.replace(base, compression="piz"), 0)}
+    assert len(names) == 4
+    assert _take_folder(T(), base, 0) == "V1_gap1_flow_s0"          # defaults: the plain name
+    assert _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0) == \
+        _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0)   # same settings resume
