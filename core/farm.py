@@ -193,6 +193,9 @@ class OpenJDSink:
             return f"frame {event['frame']}: {state}: {event['path']}"
         if kind == "preview":
             return f"preview: {event['path']}"
+        if kind == "preview_frames":
+            folder = os.path.dirname(event["frames"][0]["after"]) if event["frames"] else ""
+            return f"preview frames: {len(event['frames'])} in {folder}"
         if kind == "result":
             return (f"done: {event['task']} with engine '{event['engine']}': {len(event['written'])} frames "
                     f"written, {len(event['skipped'])} kept: {event['output_pattern']}")

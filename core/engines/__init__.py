@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from ..errors import EngineUnavailableError
 from .base import Engine, check_cancel
@@ -12,11 +13,12 @@ ENGINES = {
              "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
     "baseline": ("shotfill.engines.baselines", "BaselineEngine",
                  "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
+    "dit": ("shotfill.engines.dit", "DiTEngine",
+            "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
 }
 
 #: engines that are designed but not built yet; asking for one is a clear error
 PLANNED = {
-    "dit": "the project's own video diffusion transformer (not shipped yet)",
     "wan-vace": "Wan2.1-VACE through diffusers (not available yet)",
     "ltx": "LTX-Video through diffusers (not available yet)",
 }
@@ -31,7 +33,14 @@ def available_engines() -> dict[str, str]:
 def get_engine(name: str, **options) -> Engine:
     if name in ENGINES:
         module, cls, _ = ENGINES[name]
-        return getattr(importlib.import_module(module), cls)(**options)
+        engine_class = getattr(importlib.import_module(module), cls)
+        accepted = inspect.signature(engine_class).parameters
+        for option in options:
+            if option not in accepted:
+                known = ", ".join(p for p in accepted if p != "self") or "none"
+                raise EngineUnavailableError(
+                    f"engine '{name}' has no option '{option}' (its options: {known})")
+        return engine_class(**options)
     if name in PLANNED:
         raise EngineUnavailableError(f"engine '{name}' does not work yet: {PLANNED[name]}")
     raise EngineUnavailableError(
