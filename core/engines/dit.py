@@ -1,0 +1,294 @@
+"""The ``dit`` engine: the project's own video diffusion transformer.
+
+One generate call, read top to bottom:
+
+1. **Working size.** The plate is scaled down so its long side is at most
+   ``working_size`` (both sides multiples of the VAE's compression times the
+   transformer's patch: 16 for the shipped model), aspect kept. Masks are scaled with it; a working
+   pixel is generated when any plate pixel under it is.
+2. **Encode.** Frames go to [-1, 1] and through the VAE (tiled, so any size
+   works), pixel masks become latent masks (:meth:`ShotfillVAE.latent_mask`).
+3. **Denoise, in windows.** :func:`shotfill.models.sample` fills the generated
+   latents in context of the known ones (flow matching, Euler, a seeded
+   ``torch.Generator``; progress and cancel every step). A plan longer than
+   ``window`` frames runs as chained windows: each starts ``overlap`` frames
+   before the first frame still to generate, so the previous window's last
+   frames are its context. Extending backward runs the same chain with time
+   reversed. When windows chain, every window's frames are colour-matched to
+   the plan's *real* context frames (:func:`shotfill.colour.match_colour`)
+   and re-encoded before they serve as context, so colour cannot drift from
+   window to window.
+4. **Decode** the generated frames, and anchor their colour to the plate
+   (:func:`shotfill.seam.anchor_to_plate`, as the pipeline does).
+5. **Detail at plate resolution.** The model's picture is upscaled to the
+   plate and split into bands by a Gaussian of ``detail_scale`` working pixels
+   (scaled to the plate): its low band is kept and its high band (which the
+   model, at its working size and through its small VAE, does not carry) is
+   replaced by the high band of the ``flow`` engine's result on the same plan,
+   which carries the plate's real detail along the measured motion from the
+   nearest real frame. Per pixel, that detail fades out where the two low
+   bands disagree (the model made something the plate does not show there),
+   leaving the model's own smooth picture rather than ghosted texture.
+
+The pipeline copies known pixels back (bit-exact) and anchors the colour of
+the result to the plate; the engine returns the whole window. ``last_info``
+holds the working size, the windows and the time of each stage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import ClassVar, Optional
+
+import cv2
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from ..colour import match_colour
+from ..errors import EngineUnavailableError, InputError
+from ..models import NUM_TRAIN_TIMESTEPS, ShotfillTransformer3DModel, ShotfillVAE, sample
+from ..plan import FramePlan, TaskKind
+from ..resources import RESOURCES
+from ..seam import anchor_to_plate
+from . import _cv
+from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
+from .flow import FlowEngine
+
+#: the checkpoint that ships with shotfill
+SHIPPED_MODEL = RESOURCES / "dit"
+#: the checkpoint's manifest: ``{"model": id, "files": {relative path: sha256}}``
+MANIFEST = "manifest.json"
+#: how far (working encoding) the model's and the flow's low bands may differ before the plate's detail fades out
+DETAIL_TOLERANCE = 0.08
+#: share of the progress bar the denoising takes (the rest: encode, decode, detail)
+DENOISE_SHARE = 0.8
+
+
+class DiTEngine(Engine):
+    """The shotfill video DiT: extend, bridge and fill with one model.
+
+    Args:
+        model: checkpoint folder (``vae/`` and ``transformer/``, each ``config.json`` +
+            safetensors, and ``manifest.json`` with their sha256); the shipped one by default.
+        working_size: long side, in pixels, the model runs at (a multiple of the VAE's compression
+            times the transformer's patch size: 16 for the shipped model).
+        steps: denoising steps.
+        window: most frames the transformer sees at once; longer plans run as chained windows.
+        overlap: frames of context each chained window takes from the one before.
+        detail: carry the plate's fine detail into generated frames (see the module docstring).
+        detail_scale: where the model's band ends and the plate's detail begins: the sigma, in
+            working pixels, of the Gaussian that splits them.
+    """
+
+    name: ClassVar[str] = "dit"
+    context_frames: ClassVar[int] = 2
+
+    def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
+                 window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0):
+        _check_whole("working_size", working_size, minimum=1)
+        _check_whole("steps", steps, minimum=1)
+        _check_whole("window", window, minimum=2)
+        _check_whole("overlap", overlap, minimum=1)
+        if overlap >= window:
+            raise InputError(f"engine options: overlap ({overlap}) must be smaller than window ({window})")
+        if not isinstance(detail_scale, (int, float)) or isinstance(detail_scale, bool) or not detail_scale > 0:
+            raise InputError(f"engine option detail_scale: expected a positive number, got {detail_scale!r}")
+        self.detail_scale = float(detail_scale)
+        self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
+        self.working_size, self.steps, self.window, self.overlap, self.detail = (
+            working_size, steps, window, overlap, bool(detail))
+        self.model_id, self.checksum = _verify_manifest(self.model_dir)
+        self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
+        self.transformer = ShotfillTransformer3DModel.from_pretrained(
+            self.model_dir / "transformer", torch_dtype=torch.float32).eval()
+        #: a model without text conditioning ignores prompts; the pipeline says so
+        self.uses_prompt = self.transformer.config.text_dim > 0
+        #: working sizes are multiples of this many pixels: one transformer patch
+        self.multiple = self.vae.spatial_compression * max(self.transformer.config.patch_size[1:])
+        if working_size % self.multiple:
+            raise InputError(f"engine option working_size: must be a multiple of {self.multiple} for "
+                             f"{self.model_dir}, got {working_size}")
+        self.last_info: dict = {}
+
+    def describe(self) -> dict:
+        return {"engine": self.name, "model": self.model_id, "model_sha256": self.checksum}
+
+    def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+        self.check_plan(plan)
+        _cv.check_window(plan, frames, masks)
+        if prompt and self.uses_prompt:
+            raise EngineUnavailableError(
+                f"{self.model_dir}: the model has text conditioning, but no text encoder ships with it "
+                "to embed the prompt")
+        progress = progress or no_progress
+        timings: dict[str, float] = {}
+        info: dict = {"prompt": "ignored: the model has no text conditioning"} if prompt else {}
+        height, width = frames.shape[1:3]
+        size = working_size(height, width, self.working_size, self.multiple)
+        info["working_size"] = [size[1], size[0]]
+
+        # 1-2. Working size, encode
+        start = time.monotonic()
+        small = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in frames])
+        small_masks = np.stack([cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_AREA) for m in masks])
+        pictures = _to_model(small)  # (1, 3, T, h, w)
+        pixel_mask = torch.from_numpy((small_masks > 0).astype(np.float32))[None, None]  # (1, 1, T, h, w)
+        reverse = plan.kind is TaskKind.EXTEND_BACKWARD
+        if reverse:  # extending backward is extending forward with time reversed
+            pictures, pixel_mask = pictures.flip(2), pixel_mask.flip(2)
+        # only frames with a pixel to keep are encoded; the latents of wholly generated ones are never read
+        f = self.vae.spatial_compression
+        latents = torch.zeros(1, self.vae.config.latent_channels, len(plan), size[0] // f, size[1] // f)
+        kept = [t for t in range(len(plan)) if not bool(pixel_mask[0, 0, t].all())]
+        with torch.no_grad():
+            latents[:, :, kept] = self.vae.scale_latents(self.vae.tiled_encode(pictures[:, :, kept]).latent_dist.mode())
+        latent_mask = self.vae.latent_mask(pixel_mask)
+        timings["encode"] = time.monotonic() - start
+        check_cancel(cancel)
+
+        # 3-4. Denoise in chained windows, decode
+        windows = plan_windows(latent_mask[0, 0].flatten(1).amax(1).numpy() > 0, self.window, self.overlap)
+        info["windows"] = [list(w) for w in windows]
+        real_context = small[plan.known_positions] if plan.kind is not TaskKind.FILL else None
+        chained = len(windows) > 1 and real_context is not None and len(real_context) > 0
+        generator = torch.Generator().manual_seed(seed)
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
+        decoded = pictures.clone()
+        todo = latent_mask.clone()
+        timings["denoise"] = timings["decode"] = 0.0
+        for index, (first, last) in enumerate(windows):
+            span = slice(first, last)
+
+            def window_progress(fraction: float, message: str, index: int = index) -> None:
+                progress(DENOISE_SHARE * (index + fraction) / len(windows),
+                         f"window {index + 1}/{len(windows)}: {message}")
+
+            start = time.monotonic()
+            window_mask = todo[:, :, span]
+            latents[:, :, span] = sample(
+                self.transformer, known_latents=latents[:, :, span], generate_mask=window_mask,
+                scheduler=scheduler, num_steps=self.steps, generator=generator,
+                progress=window_progress, cancel=cancel)
+            timings["denoise"] += time.monotonic() - start
+
+            start = time.monotonic()
+            new = [first + t for t in range(last - first) if bool(window_mask[0, 0, t].any())]
+            with torch.no_grad():
+                pictures_new = self.vae.tiled_decode(self.vae.unscale_latents(latents[:, :, new])).sample
+            if chained:  # anchor to the real plate, and make the next window's context from the anchored frames
+                anchored = match_colour(_from_model(pictures_new), real_context)
+                pictures_new = _to_model(anchored)
+                with torch.no_grad():
+                    latents[:, :, new] = self.vae.scale_latents(self.vae.tiled_encode(pictures_new).latent_dist.mode())
+            decoded[:, :, new] = pictures_new
+            todo[:, :, new] = 0
+            timings["decode"] += time.monotonic() - start
+
+        if reverse:
+            decoded = decoded.flip(2)
+        # the colour of the generated frames, anchored to the plate as the pipeline does (so the detail matches it)
+        result_small = anchor_to_plate(plan, small, _from_model(decoded), small_masks)
+
+        # 5. Back to plate size, with the plate's detail
+        start = time.monotonic()
+        result = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in result_small])
+        if self.detail:
+            flow = FlowEngine()
+            flow_result = flow.generate(plan, frames, masks, cancel=cancel)
+            info["detail"] = {"flow": flow.last_info}
+            sigma = self.detail_scale * max(height / size[0], width / size[1])
+            result = add_plate_detail(result, flow_result, sigma)
+        timings["detail"] = time.monotonic() - start
+        progress(1.0, "done")
+
+        info["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        self.last_info = info
+        return result.astype(np.float32)
+
+
+def working_size(height: int, width: int, long_side: int, multiple: int) -> tuple[int, int]:
+    """``(h, w)``: the plate scaled so its long side is at most ``long_side``, both multiples of ``multiple``."""
+    scale = min(1.0, long_side / max(height, width))
+    return tuple(max(multiple, round(n * scale / multiple) * multiple) for n in (height, width))
+
+
+def plan_windows(to_generate: np.ndarray, window: int, overlap: int) -> list[tuple[int, int]]:
+    """``[(first, last), ...]`` (last exclusive): windows covering every frame where ``to_generate`` is True.
+
+    One window when the plan fits; otherwise each window starts ``overlap`` frames before the
+    first frame still to generate (at 0 at the earliest) and is ``window`` frames long, so
+    it sees the frames just before it, real or generated by the window before.
+    """
+    frames = len(to_generate)
+    if frames <= window:
+        return [(0, frames)]
+    windows = []
+    pending = [int(t) for t in np.flatnonzero(to_generate)]
+    while pending:
+        first = max(0, min(pending[0] - overlap, frames - window))
+        last = first + window
+        windows.append((first, last))
+        pending = [t for t in pending if t >= last]
+    return windows
+
+
+def add_plate_detail(upscaled: np.ndarray, flow: np.ndarray, sigma: float) -> np.ndarray:
+    """The low band of ``upscaled`` plus the high band of ``flow``, where their low bands agree.
+
+    Both are ``(T, H, W, 3)`` at plate size; the bands are split by a Gaussian of ``sigma``
+    plate pixels. The detail is weighted per pixel by ``exp(-(d / DETAIL_TOLERANCE)**2)``,
+    ``d`` the mean absolute difference of the two low bands.
+    """
+    out = np.empty_like(upscaled)
+    for t, (model, plate) in enumerate(zip(upscaled, flow)):
+        model_low = cv2.GaussianBlur(model, (0, 0), sigma)
+        plate_low = cv2.GaussianBlur(plate, (0, 0), sigma)
+        agreement = np.exp(-np.square(np.abs(model_low - plate_low).mean(axis=2, keepdims=True) / DETAIL_TOLERANCE))
+        out[t] = model_low + agreement * (plate - plate_low)
+    return out
+
+
+def _to_model(pictures: np.ndarray) -> torch.Tensor:
+    """``(T, H, W, 3)`` in [0, 1] -> ``(1, 3, T, H, W)`` in [-1, 1]."""
+    return (torch.from_numpy(np.ascontiguousarray(pictures, dtype=np.float32)) * 2 - 1).permute(3, 0, 1, 2)[None]
+
+
+def _from_model(pictures: torch.Tensor) -> np.ndarray:
+    """``(1, 3, T, H, W)`` in [-1, 1] -> ``(T, H, W, 3)`` in [0, 1] (float32)."""
+    return ((pictures[0].permute(1, 2, 3, 0) + 1) / 2).float().numpy()
+
+
+def _verify_manifest(folder: Path) -> tuple[str, str]:
+    """Check every weight file against the manifest; return the model id and the checksum of the manifest's sums."""
+    manifest_file = folder / MANIFEST
+    if not manifest_file.is_file():
+        raise EngineUnavailableError(f"{folder}: no {MANIFEST} (not a dit checkpoint, or the shipped one is missing)")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        files = dict(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EngineUnavailableError(f"{manifest_file}: not a readable manifest ({e})") from None
+    for part in ("vae", "transformer"):
+        listed = [name for name in files if name.startswith(f"{part}/")]
+        if not listed:
+            raise EngineUnavailableError(f"{manifest_file}: lists no weight file of the {part}")
+        present = {f"{part}/{p.name}" for p in (folder / part).glob("*.safetensors")}
+        if present - set(listed):
+            raise EngineUnavailableError(f"{folder / part}: weight files not in the manifest: {sorted(present - set(listed))}")
+    for name, expected in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise EngineUnavailableError(f"{path}: listed in {MANIFEST} but missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise EngineUnavailableError(f"{path}: sha256 does not match {MANIFEST} (damaged or altered weights)")
+    checksum = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return str(manifest.get("model", folder.name)), checksum
+
+
+def _check_whole(name: str, value, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"engine option {name}: expected a whole number of at least {minimum}, got {value!r}")

@@ -1,0 +1,185 @@
+"""The dit engine: tiny models built here, each plan kind end to end, chaining, checksums, the shipped checkpoint."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from shotfill.engines import get_engine
+from shotfill.engines.dit import SHIPPED_MODEL, DiTEngine, add_plate_detail, plan_windows, working_size
+from shotfill.errors import CancelledError, EngineUnavailableError, InputError
+from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
+from shotfill.plan import FramePlan
+from shotfill.train import export_checkpoint
+
+HEIGHT, WIDTH = 48, 80  # plate; the tests' working size (64) makes the model run at 32 x 64
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny VAE and transformer, seeded, in the shipped form (float32 here) with a manifest."""
+    root = tmp_path_factory.mktemp("dit")
+    torch.manual_seed(0)
+    ShotfillVAE(block_out_channels=(8, 16, 16, 16)).save_pretrained(root / "ckpt" / "vae")
+    transformer = ShotfillTransformer3DModel.from_preset("tiny")
+    with torch.no_grad():  # adaLN-Zero starts at the identity: give the output layer weights so seeds matter
+        transformer.proj_out.weight.normal_(std=0.05)
+    transformer.save_pretrained(root / "ckpt" / "transformer")
+    export_checkpoint(root / "ckpt", root / "model", torch.float32)
+    return str(root / "model")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model) -> DiTEngine:
+    return DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2)
+
+
+def plate(frames: int, seed: int = 0) -> np.ndarray:
+    """A moving gradient with texture, ``(T, H, W, 3)`` in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    texture = rng.random((HEIGHT, WIDTH, 3), dtype=np.float32) * 0.1
+    pictures = [np.clip(np.stack([(x + 2 * t) / WIDTH, y / HEIGHT, np.full_like(x, 0.4)], -1) * 0.8 + texture, 0, 1)
+                for t in range(frames)]
+    return np.stack(pictures).astype(np.float32)
+
+
+def window_of(plan: FramePlan) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (zeros where generated) and masks for a plan, as the pipeline gives them."""
+    frames = plate(len(plan))
+    masks = np.zeros((len(plan), HEIGHT, WIDTH), np.float32)
+    for p in plan.generate_positions:
+        frames[p] = 0.0
+        masks[p] = 1.0
+    for p in plan.fill_positions:
+        masks[p, 10:30, 20:50] = 1.0
+    return frames, masks
+
+
+PLANS = {
+    "extend_forward": FramePlan.extend(range(10), 3, context=2),
+    "extend_backward": FramePlan.extend(range(10), 3, backward=True, context=2),
+    "bridge": FramePlan.bridge(range(5), range(20, 25), 2, context=2),
+    "fill": FramePlan.fill(range(4)),
+}
+
+
+@pytest.mark.parametrize("kind", PLANS)
+def test_each_plan_kind_runs_end_to_end(engine, kind):
+    plan = PLANS[kind]
+    frames, masks = window_of(plan)
+    calls = []
+    result = engine.generate(plan, frames, masks, seed=3, progress=lambda f, m: calls.append(f))
+    assert result.shape == frames.shape and result.dtype == np.float32
+    assert np.isfinite(result).all()
+    assert calls and calls[-1] == 1.0 and all(a <= b for a, b in zip(calls, calls[1:]))
+    assert set(engine.last_info["timings"]) == {"encode", "denoise", "decode", "detail"}
+    again = engine.generate(plan, frames, masks, seed=3)
+    np.testing.assert_array_equal(result, again)
+
+
+def test_another_seed_gives_another_result(engine):
+    plan = PLANS["extend_forward"]
+    frames, masks = window_of(plan)
+    one = engine.generate(plan, frames, masks, seed=1)
+    two = engine.generate(plan, frames, masks, seed=2)
+    generated = plan.generate_positions
+    assert not np.allclose(one[generated], two[generated])
+
+
+def test_cancel_raises(engine):
+    plan = PLANS["bridge"]
+    frames, masks = window_of(plan)
+    with pytest.raises(CancelledError):
+        engine.generate(plan, frames, masks, cancel=lambda: True)
+
+
+def test_long_extension_runs_as_chained_windows(engine):
+    plan = FramePlan.extend(range(10), 9, context=2)  # 11 frames, windows of 6
+    frames, masks = window_of(plan)
+    result = engine.generate(plan, frames, masks, seed=0)
+    windows = engine.last_info["windows"]
+    assert len(windows) > 1 and all(last - first == 6 for first, last in windows)
+    covered = {t for first, last in windows for t in range(first, last)}
+    assert set(plan.generate_positions) <= covered
+    assert np.isfinite(result).all()
+
+
+def test_plan_windows_overlap_the_previous_window():
+    to_generate = np.array([False] * 2 + [True] * 10)
+    assert plan_windows(to_generate, 6, 2) == [(0, 6), (4, 10), (6, 12)]
+    assert plan_windows(to_generate, 16, 4) == [(0, 12)]
+
+
+def test_working_size_keeps_aspect_in_multiples_of_16():
+    assert working_size(1080, 1920, 256, 16) == (144, 256)
+    assert working_size(48, 80, 256, 16) == (48, 80)  # never upscaled
+    assert working_size(1080, 1920, 256, 32) == (128, 256)
+
+
+def test_plate_detail_where_the_bands_agree_and_the_models_picture_where_they_do_not():
+    rng = np.random.default_rng(0)
+    flow = rng.random((1, 64, 64, 3), dtype=np.float32)
+    smooth = np.full_like(flow, float(flow.mean()))
+    agree = add_plate_detail(smooth, flow, sigma=2.0)
+    assert np.abs(agree - flow).mean() < 0.5 * np.abs(smooth - flow).mean()  # the plate's texture came back
+    other = smooth + 0.5
+    disagree = add_plate_detail(other, flow, sigma=2.0)
+    np.testing.assert_allclose(disagree, other, atol=1e-2)  # nothing ghosted in
+
+
+def test_tampered_weights_are_refused(tiny_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    weights = copy / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(EngineUnavailableError, match="transformer/diffusion_pytorch_model.safetensors"):
+        DiTEngine(model=str(copy))
+
+
+def test_missing_manifest_is_refused(tmp_path):
+    with pytest.raises(EngineUnavailableError, match="manifest.json"):
+        DiTEngine(model=str(tmp_path))
+
+
+def test_describe_names_the_model_and_its_checksum(engine, tiny_model):
+    manifest = json.loads((engine.model_dir / "manifest.json").read_text())
+    described = engine.describe()
+    assert described["engine"] == "dit" and described["model"] == manifest["model"]
+    assert len(described["model_sha256"]) == 64
+
+
+def test_prompt_with_a_model_without_text_is_reported(engine):
+    assert engine.uses_prompt is False
+    plan = PLANS["extend_forward"]
+    frames, masks = window_of(plan)
+    engine.generate(plan, frames, masks, prompt="a red car")
+    assert "ignored" in engine.last_info["prompt"]
+
+
+def test_bad_options_are_input_errors(tiny_model):
+    with pytest.raises(InputError, match="multiple of 16"):
+        DiTEngine(model=tiny_model, working_size=100)
+    with pytest.raises(InputError, match="overlap"):
+        DiTEngine(model=tiny_model, window=4, overlap=4)
+
+
+def test_registry_builds_the_engine(tiny_model):
+    assert isinstance(get_engine("dit", model=tiny_model, steps=1), DiTEngine)
+
+
+@pytest.mark.skipif(not (SHIPPED_MODEL / "manifest.json").is_file(), reason="no shipped checkpoint in resources/dit")
+def test_shipped_checkpoint_extends_a_plate():
+    engine = DiTEngine(steps=4)
+    plan = FramePlan.extend(range(10), 2, context=2)
+    frames, masks = window_of(plan)
+    result = engine.generate(plan, frames, masks, seed=0)
+    assert result.shape == frames.shape and np.isfinite(result).all()
+    assert engine.describe()["model_sha256"]
+    # the generated frames look like the plate, not like noise
+    generated = plan.generate_positions
+    assert np.abs(result[generated].mean(axis=(1, 2)) - frames[1].mean(axis=(0, 1))).max() < 0.25
