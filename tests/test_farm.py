@@ -246,11 +246,17 @@ def test_two_attempts_of_one_task_at_once_write_the_frames_of_one_run(edit, tmp_
     clear_output(bundle, target)
 
     cmd = [sys.executable, "-m", "shotfill.farm", "run-task", str(bundle), target]
-    attempts = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [a.communicate(timeout=300) for a in attempts]
-    assert [a.returncode for a in attempts] == [0, 0], outputs
-    # they overlapped: together they wrote more frames than the target has (some twice, whole)
-    assert sum(out.count(": written: ") for out, _ in outputs) > FILL_FRAMES
+    for _ in range(3):      # on a loaded machine one attempt may start after the other ended
+        clear_output(bundle, target)
+        attempts = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for _ in range(2)]
+        outputs = [a.communicate(timeout=300) for a in attempts]
+        assert [a.returncode for a in attempts] == [0, 0], outputs
+        # they overlapped: together they wrote more frames than the target has (some twice, whole)
+        if sum(out.count(": written: ") for out, _ in outputs) > FILL_FRAMES:
+            break
+    else:
+        pytest.fail("the two attempts never overlapped in three tries")
     assert frames_of(bundle, target) == single
     out_dir = Path(farm.Bundle.load(bundle).job(target).output.dir)
     for frame in out_dir.glob("*.exr"):
