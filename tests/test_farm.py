@@ -78,7 +78,7 @@ def frames_of(bundle: Path, target: str) -> dict[str, str]:
 
 
 def clear_output(bundle: Path, target: str) -> None:
-    shutil.rmtree(farm.Bundle.load(bundle).job(target).output.dir)
+    shutil.rmtree(farm.Bundle.load(bundle).job(target).output.dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
