@@ -479,17 +479,24 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _console_script(name: str) -> str | None:
+    """Absolute path of console script ``name``: this environment's first, else on PATH; or None."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    for candidate in (name, f"{name}.exe"):
+        if (scripts / candidate).is_file():
+            return str(scripts / candidate)
+    found = shutil.which(name)
+    return None if found is None else str(Path(found).absolute())
+
+
 def default_shotfill_command() -> str:
     """The ``shotfill`` console script of this environment (what farm tasks run by default)."""
-    scripts = Path(sysconfig.get_path("scripts"))
-    for name in ("shotfill", "shotfill.exe"):
-        if (scripts / name).is_file():
-            return str(scripts / name)
-    found = shutil.which("shotfill")
+    found = _console_script("shotfill")
     if found is None:
+        scripts = Path(sysconfig.get_path("scripts"))
         raise InputError(f"no `shotfill` console script in {scripts} or on PATH: install shotfill "
                          "(pip install -e .) or name the command the workers run (--shotfill-command)")
-    return str(Path(found).absolute())
+    return found
 
 
 def _template(plan: _Plan, *, gpu: bool, timeout_s: int, command: str) -> dict:
@@ -767,11 +774,7 @@ def run_local(path, *, step: str | None = None, target: str | None = None,
 
 
 def _openjd_command() -> str:
-    scripts = Path(sysconfig.get_path("scripts"))
-    for name in ("openjd", "openjd.exe"):
-        if (scripts / name).is_file():
-            return str(scripts / name)
-    found = shutil.which("openjd")
+    found = _console_script("openjd")
     if found is None:
         raise InputError("the Open Job Description CLI is not installed (pip install 'shotfill[farm]' "
                          "or pip install openjd-cli)")
