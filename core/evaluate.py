@@ -449,6 +449,24 @@ def _evaluate_shot(shot: ShotFrames, engines: dict[str, Engine], specs: list[tup
     return cells
 
 
+def engine_from_spec(spec: str) -> Engine:
+    """An engine from ``NAME`` or ``NAME:KEY=VALUE:KEY=VALUE`` (``dit:strength=0.5``); values are JSON or text.
+
+    The spec is the engine's label in the results, so one run can compare settings of one engine.
+    """
+    name, *pairs = spec.split(":")
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"engine {spec!r}: expected NAME:KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return get_engine(name, **options)
+
+
 def run(footage_dir: str | Path, *, engines: Sequence[str] = DEFAULT_ENGINES,
         tasks: Sequence[TaskKind | str] = DEFAULT_TASKS, extend_frames: int = 8,
         bridge_frames: Sequence[int] = (4, 12), fill_frames: int = 10, max_side: int = 480,
@@ -469,7 +487,7 @@ def run(footage_dir: str | Path, *, engines: Sequence[str] = DEFAULT_ENGINES,
             raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
     if max_shots is not None and max_shots < 1:
         raise InputError(f"max_shots must be at least 1, got {max_shots!r}")
-    loaded = {name: get_engine(name) for name in engines}
+    loaded = {spec: engine_from_spec(spec) for spec in engines}
     found, skipped = discover_shots(footage_dir)
     if shots is not None:
         unknown = sorted(set(shots) - {s.name for s in found})
@@ -518,7 +536,8 @@ def build_parser(prog: str = "shotfill eval") -> argparse.ArgumentParser:
                                "with each engine, and score them against the truth.")
     p.add_argument("footage", type=Path, help="folder of shots (see shotfill.evaluate)")
     p.add_argument("--engines", type=names, default=list(DEFAULT_ENGINES),
-                   help="engines to compare, comma separated (default: flow,baseline)")
+                   help="engines to compare, comma separated (default: flow,baseline); "
+                        "NAME:KEY=VALUE sets an engine option, e.g. dit:strength=0.5")
     p.add_argument("--tasks", type=names, default=[t.value for t in DEFAULT_TASKS],
                    help="tasks, comma separated (default: all of "
                         + ",".join(t.value for t in DEFAULT_TASKS) + ")")

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from shotfill.engines import get_engine
-from shotfill.engines.dit import SHIPPED_MODEL, DiTEngine, add_plate_detail, plan_windows, working_size
+from shotfill.engines.dit import SHIPPED_MODEL, DiTEngine
+from shotfill.engines.working import add_plate_detail, plan_windows, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
 from shotfill.plan import FramePlan
@@ -111,6 +112,11 @@ def test_plan_windows_overlap_the_previous_window():
     to_generate = np.array([False] * 2 + [True] * 10)
     assert plan_windows(to_generate, 6, 2) == [(0, 6), (4, 10), (6, 12)]
     assert plan_windows(to_generate, 16, 4) == [(0, 12)]
+
+
+def test_plan_windows_backward_overlap_the_next_window():
+    to_generate = np.array([True] * 10 + [False] * 2)
+    assert plan_windows(to_generate, 6, 2, backward=True) == [(6, 12), (2, 8), (0, 6)]
 
 
 def test_working_size_keeps_aspect_in_multiples_of_16():

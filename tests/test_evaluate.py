@@ -258,3 +258,15 @@ def test_one_real_shot_gives_finite_scores(shared_data, tmp_path):
             assert math.isfinite(cell["metrics"][key]), (cell["engine"], cell["task"], key)
         assert 10 < cell["metrics"]["psnr"] < 60
     assert "| extend_forward | 8 | flow |" in res.to_markdown()
+
+
+def test_engine_specs_set_options_and_name_bad_ones():
+    from shotfill.errors import InputError
+    from shotfill.evaluate import engine_from_spec
+
+    engine = engine_from_spec("flow")
+    assert engine.name == "flow"
+    with pytest.raises(InputError, match="has no option 'speed'"):
+        engine_from_spec("flow:speed=2")
+    with pytest.raises(InputError, match="expected NAME:KEY=VALUE"):
+        engine_from_spec("flow:fast")

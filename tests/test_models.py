@@ -276,6 +276,36 @@ def test_sampling_the_exact_velocity_lands_on_the_clean_latents():
     assert torch.allclose(out, clean, atol=1e-4)
 
 
+def test_refining_a_prior_runs_the_steps_below_strength_and_starts_from_the_noised_prior():
+    clean, mask = latents(seed=11), fill_mask()
+    known = torch.where(mask.bool(), 0.0, clean)
+    steps = []
+    out = sample(
+        OracleTransformer(clean), known_latents=known, generate_mask=mask, scheduler=scheduler(), num_steps=10,
+        generator=torch.Generator().manual_seed(0), prior_latents=torch.zeros_like(clean), strength=0.3,
+        progress=lambda fraction, message: steps.append(message),
+    )
+    assert len(steps) == 3                                   # the last 30% of a 10-step path
+    assert torch.allclose(out, clean, atol=1e-4)             # the exact velocity still lands on the clean latents
+
+    class Still(OracleTransformer):                          # zero velocity: the start is the answer
+        def forward(self, hidden_states, *args, **kwargs):
+            return Transformer2DModelOutput(sample=torch.zeros_like(hidden_states))
+
+    prior = latents(seed=12)
+    distance = {}
+    for strength in (1.0, 0.5, 0.2):
+        start = sample(Still(clean), known_latents=known, generate_mask=mask, scheduler=scheduler(), num_steps=10,
+                       generator=torch.Generator().manual_seed(0), prior_latents=prior, strength=strength)
+        distance[strength] = (start - prior)[mask.expand_as(prior).bool()].abs().mean().item()
+        assert torch.equal(start[~mask.expand_as(prior).bool()], known[~mask.expand_as(prior).bool()])
+    assert distance[0.2] < distance[0.5] < distance[1.0]
+    with pytest.raises(InputError, match="needs prior_latents"):
+        sample_tiny(strength=0.5)
+    with pytest.raises(InputError, match="strength must be in"):
+        sample_tiny(strength=0.0)
+
+
 def test_text_dropout_zeroes_some_text_embeddings():
     model = tiny_transformer(text_dim=8)
     clean, mask, text = latents((4, CHANNELS, 4, 4, 6)), extend_forward_mask((4, 1, 4, 4, 6)), torch.randn(4, 3, 8)

@@ -42,7 +42,6 @@ import time
 from pathlib import Path
 from typing import ClassVar, Optional
 
-import cv2
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
@@ -52,17 +51,15 @@ from ..errors import EngineUnavailableError, InputError
 from ..models import NUM_TRAIN_TIMESTEPS, ShotfillTransformer3DModel, ShotfillVAE, sample
 from ..plan import FramePlan, TaskKind
 from ..resources import RESOURCES
-from ..seam import anchor_to_plate
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
 from .flow import FlowEngine
+from .working import at_plate, plan_windows, to_working, working_size
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
 #: the checkpoint's manifest: ``{"model": id, "files": {relative path: sha256}}``
 MANIFEST = "manifest.json"
-#: how far (working encoding) the model's and the flow's low bands may differ before the plate's detail fades out
-DETAIL_TOLERANCE = 0.08
 #: share of the progress bar the denoising takes (the rest: encode, decode, detail)
 DENOISE_SHARE = 0.8
 
@@ -81,13 +78,17 @@ class DiTEngine(Engine):
         detail: carry the plate's fine detail into generated frames (see the module docstring).
         detail_scale: where the model's band ends and the plate's detail begins: the sigma, in
             working pixels, of the Gaussian that splits them.
+        strength: noise level denoising starts from. 1 generates from pure noise; below 1 the
+            ``flow`` engine's result at working size is the first guess, noised to that level, and
+            the model refines it (see :func:`shotfill.models.sample`).
     """
 
     name: ClassVar[str] = "dit"
     context_frames: ClassVar[int] = 2
 
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
-                 window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0):
+                 window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
+                 strength: float = 1.0):
         _check_whole("working_size", working_size, minimum=1)
         _check_whole("steps", steps, minimum=1)
         _check_whole("window", window, minimum=2)
@@ -97,6 +98,9 @@ class DiTEngine(Engine):
         if not isinstance(detail_scale, (int, float)) or isinstance(detail_scale, bool) or not detail_scale > 0:
             raise InputError(f"engine option detail_scale: expected a positive number, got {detail_scale!r}")
         self.detail_scale = float(detail_scale)
+        if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
+            raise InputError(f"engine option strength: expected a number in (0, 1], got {strength!r}")
+        self.strength = float(strength)
         self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
         self.working_size, self.steps, self.window, self.overlap, self.detail = (
             working_size, steps, window, overlap, bool(detail))
@@ -133,10 +137,9 @@ class DiTEngine(Engine):
 
         # 1-2. Working size, encode
         start = time.monotonic()
-        small = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in frames])
-        small_masks = np.stack([cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_AREA) for m in masks])
+        small, small_masks = to_working(frames, masks, size)
         pictures = _to_model(small)  # (1, 3, T, h, w)
-        pixel_mask = torch.from_numpy((small_masks > 0).astype(np.float32))[None, None]  # (1, 1, T, h, w)
+        pixel_mask = torch.from_numpy(small_masks)[None, None]  # (1, 1, T, h, w)
         reverse = plan.kind is TaskKind.EXTEND_BACKWARD
         if reverse:  # extending backward is extending forward with time reversed
             pictures, pixel_mask = pictures.flip(2), pixel_mask.flip(2)
@@ -147,6 +150,15 @@ class DiTEngine(Engine):
         with torch.no_grad():
             latents[:, :, kept] = self.vae.scale_latents(self.vae.tiled_encode(pictures[:, :, kept]).latent_dist.mode())
         latent_mask = self.vae.latent_mask(pixel_mask)
+        prior = None
+        if self.strength < 1.0:  # the flow engine's picture at working size, as the first guess
+            guess = _to_model(FlowEngine().generate(plan, small, small_masks, cancel=cancel))
+            guess = guess.flip(2) if reverse else guess
+            touched = [t for t in range(len(plan)) if bool(latent_mask[0, 0, t].any())]
+            prior = latents.clone()
+            with torch.no_grad():
+                prior[:, :, touched] = self.vae.scale_latents(
+                    self.vae.tiled_encode(guess[:, :, touched]).latent_dist.mode())
         timings["encode"] = time.monotonic() - start
         check_cancel(cancel)
 
@@ -172,6 +184,7 @@ class DiTEngine(Engine):
             latents[:, :, span] = sample(
                 self.transformer, known_latents=latents[:, :, span], generate_mask=window_mask,
                 scheduler=scheduler, num_steps=self.steps, generator=generator,
+                prior_latents=None if prior is None else prior[:, :, span], strength=self.strength,
                 progress=window_progress, cancel=cancel)
             timings["denoise"] += time.monotonic() - start
 
@@ -190,66 +203,19 @@ class DiTEngine(Engine):
 
         if reverse:
             decoded = decoded.flip(2)
-        # the colour of the generated frames, anchored to the plate as the pipeline does (so the detail matches it)
-        result_small = anchor_to_plate(plan, small, _from_model(decoded), small_masks)
 
-        # 5. Back to plate size, with the plate's detail
+        # 5. Back to plate size, colour-anchored, with the plate's detail
         start = time.monotonic()
-        result = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in result_small])
-        if self.detail:
-            flow = FlowEngine()
-            flow_result = flow.generate(plan, frames, masks, cancel=cancel)
-            info["detail"] = {"flow": flow.last_info}
-            sigma = self.detail_scale * max(height / size[0], width / size[1])
-            result = add_plate_detail(result, flow_result, sigma)
+        result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
+                                       detail=self.detail, detail_scale=self.detail_scale, cancel=cancel)
+        if detail_info:
+            info["detail"] = detail_info
         timings["detail"] = time.monotonic() - start
         progress(1.0, "done")
 
         info["timings"] = {k: round(v, 3) for k, v in timings.items()}
         self.last_info = info
         return result.astype(np.float32)
-
-
-def working_size(height: int, width: int, long_side: int, multiple: int) -> tuple[int, int]:
-    """``(h, w)``: the plate scaled so its long side is at most ``long_side``, both multiples of ``multiple``."""
-    scale = min(1.0, long_side / max(height, width))
-    return tuple(max(multiple, round(n * scale / multiple) * multiple) for n in (height, width))
-
-
-def plan_windows(to_generate: np.ndarray, window: int, overlap: int) -> list[tuple[int, int]]:
-    """``[(first, last), ...]`` (last exclusive): windows covering every frame where ``to_generate`` is True.
-
-    One window when the plan fits; otherwise each window starts ``overlap`` frames before the
-    first frame still to generate (at 0 at the earliest) and is ``window`` frames long, so
-    it sees the frames just before it, real or generated by the window before.
-    """
-    frames = len(to_generate)
-    if frames <= window:
-        return [(0, frames)]
-    windows = []
-    pending = [int(t) for t in np.flatnonzero(to_generate)]
-    while pending:
-        first = max(0, min(pending[0] - overlap, frames - window))
-        last = first + window
-        windows.append((first, last))
-        pending = [t for t in pending if t >= last]
-    return windows
-
-
-def add_plate_detail(upscaled: np.ndarray, flow: np.ndarray, sigma: float) -> np.ndarray:
-    """The low band of ``upscaled`` plus the high band of ``flow``, where their low bands agree.
-
-    Both are ``(T, H, W, 3)`` at plate size; the bands are split by a Gaussian of ``sigma``
-    plate pixels. The detail is weighted per pixel by ``exp(-(d / DETAIL_TOLERANCE)**2)``,
-    ``d`` the mean absolute difference of the two low bands.
-    """
-    out = np.empty_like(upscaled)
-    for t, (model, plate) in enumerate(zip(upscaled, flow)):
-        model_low = cv2.GaussianBlur(model, (0, 0), sigma)
-        plate_low = cv2.GaussianBlur(plate, (0, 0), sigma)
-        agreement = np.exp(-np.square(np.abs(model_low - plate_low).mean(axis=2, keepdims=True) / DETAIL_TOLERANCE))
-        out[t] = model_low + agreement * (plate - plate_low)
-    return out
 
 
 def _to_model(pictures: np.ndarray) -> torch.Tensor:

@@ -36,10 +36,17 @@ def sample(
     encoder_hidden_states: torch.Tensor | None = None,
     guidance_scale: float = 1.0,
     negative_encoder_hidden_states: torch.Tensor | None = None,
+    prior_latents: torch.Tensor | None = None,
+    strength: float = 1.0,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> torch.Tensor:
     """Generate the masked latents of a window, in context of the known ones.
+
+    With ``prior_latents`` and ``strength`` below 1, generation starts from a first guess
+    instead of pure noise (as diffusers' image-to-image pipelines do): the guess is noised
+    to the noise level ``strength`` and only the steps below that level run, so the model
+    refines the guess rather than inventing the frames from nothing.
 
     Args:
         transformer: the model.
@@ -55,6 +62,9 @@ def sample(
             the text each step and extrapolates from the latter to the former.
         negative_encoder_hidden_states: the "without" text embedding for guidance
             (zeros, the embedding training drops text to, when not given).
+        prior_latents: ``(B, C, T, H, W)`` a first guess of the generated latents (read where the mask is 1).
+        strength: noise level, in (0, 1], the guess is noised to and denoising starts from; 1 ignores
+            the guess. ``num_steps`` is the count for the whole path: ``strength`` 0.5 runs about half.
         progress: called after each step with ``(fraction, message)``.
         cancel: checked before each step; raises :class:`~shotfill.errors.CancelledError` when it returns True.
 
@@ -67,6 +77,10 @@ def sample(
         known_latents, generate_mask, scheduler, num_steps, encoder_hidden_states, guidance_scale,
         negative_encoder_hidden_states,
     )
+    if not 0.0 < strength <= 1.0:
+        raise InputError(f"strength must be in (0, 1], got {strength}")
+    if strength < 1.0 and (prior_latents is None or prior_latents.shape != known_latents.shape):
+        raise InputError(f"strength {strength} needs prior_latents of shape {tuple(known_latents.shape)}")
     # the latents stay float32 (so known ones stay exact); only the model's inputs take its dtype
     device, dtype = transformer.device, transformer.dtype
     known_latents = known_latents.to(device=device, dtype=torch.float32)
@@ -81,12 +95,16 @@ def sample(
     if encoder_hidden_states is not None:
         encoder_hidden_states = encoder_hidden_states.to(device=device, dtype=dtype)
 
-    # 3. Timesteps
+    # 3. Timesteps: the whole path, or its part below ``strength`` when refining a prior
     scheduler.set_timesteps(num_steps, device=device)
-    timesteps = scheduler.timesteps
+    first = min(int(round(num_steps * (1.0 - strength))), num_steps - 1)
+    scheduler.set_begin_index(first)
+    timesteps = scheduler.timesteps[first:]
 
-    # 4. Prepare latents: noise where generated, the known latents where kept
+    # 4. Prepare latents: noise (or the noised prior) where generated, the known latents where kept
     noise = randn_tensor(known_latents.shape, generator=generator, device=device, dtype=torch.float32)
+    if first > 0:
+        noise = scheduler.scale_noise(prior_latents.to(device=device, dtype=torch.float32), timesteps[:1], noise)
     latents = torch.where(keep, known_latents, noise)
     repeats = 2 if do_guidance else 1
     model_known = known_latents.to(dtype).repeat(repeats, 1, 1, 1, 1)

@@ -2,12 +2,12 @@
 
 A small convolutional KL autoencoder applied frame by frame:
 
-- **Space is compressed 8x, time not at all.** 8x (with 16 latent channels, as in
-  the SD3 and Flux VAEs) keeps the transformer's token count low enough for a CPU:
-  a 256 x 448 frame is 32 x 56 latents, 16 x 28 tokens with the DiT's 2x2 patch;
-  4x would quadruple the tokens and square the attention cost. 16 channels rather
-  than 4 or 8 is what makes 8x keep fine detail, and costs the transformer almost
-  nothing (only its patch embedding and output layer see the channels). Time is
+- **Space is compressed 2^(levels-1) times, time not at all.** The default four
+  levels compress 8x (with 16 latent channels, as in the SD3 and Flux VAEs); the
+  shipped checkpoint has three levels, 4x, which learned much faster on a CPU, and
+  its transformer takes 4x4 patches instead of 2x2 so the token count is the same:
+  a 256 x 448 frame is 64 x 112 latents, 16 x 28 tokens. 16 channels cost the
+  transformer almost nothing (only its patch embedding and output layer see them). Time is
   not compressed so that one latent frame is one picture frame: a plan's known and
   generated frames map one to one onto latent frames, known frames encode without
   being mixed with the (empty) frames to generate, and temporal coherence is left
@@ -17,7 +17,8 @@ A small convolutional KL autoencoder applied frame by frame:
   same statistics as the whole frame. That is what lets :meth:`ShotfillVAE.tiled_encode`
   and :meth:`ShotfillVAE.tiled_decode` cut 2K and 4K plates into overlapping tiles
   and blend them linearly across the overlaps without seams.
-- Pictures are ``(B, 3, T, H, W)`` in [-1, 1]; latents are ``(B, C, T, H/8, W/8)``.
+- Pictures are ``(B, 3, T, H, W)`` in [-1, 1]; latents are ``(B, C, T, H/f, W/f)``, ``f`` the
+  :attr:`ShotfillVAE.spatial_compression`.
   The transformer works on *scaled* latents: :meth:`ShotfillVAE.scale_latents` and
   :meth:`ShotfillVAE.unscale_latents` apply ``scaling_factor`` and ``shift_factor``
   from the config (set them from the latent statistics of the training data).
