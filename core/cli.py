@@ -106,6 +106,7 @@ def _spec_from_args(args, task: str, extra: dict):
     from .job import JobSpec
 
     d = {"task": task, "engine": args.engine, "seed": args.seed, "prompt": args.prompt or "",
+         "engine_options": engine_options(args),
          "output": {"dir": args.out, "compression": args.compression, "preview": not args.no_preview}}
     if args.name:
         d["output"]["name"] = args.name
@@ -135,6 +136,30 @@ def _spec_from_args(args, task: str, extra: dict):
     d.update({k: v for k, v in extra.items() if v is not None})
     d["output"]["dir"] = str(Path(args.out).resolve())
     return JobSpec.from_dict(d)
+
+
+def engine_options(args) -> dict:
+    """The engine's options from ``--model``, ``--manifest``, ``--memory``, ``--steps`` and ``--engine-option``.
+
+    ``--engine-option KEY=VALUE`` values are read as JSON when they parse (``8``, ``2.5``, ``false``)
+    and as text otherwise; the engine checks each name and value.
+    """
+    options: dict = {}
+    for item in args.engine_option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--engine-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    for key in ("model", "manifest", "memory", "steps"):
+        value = getattr(args, key, None)
+        if value is not None:
+            options[key] = str(Path(value).resolve()) if key == "manifest" else value
+    if options.get("model") and Path(options["model"]).exists():  # a folder; a bare name is a manifest name
+        options["model"] = str(Path(options["model"]).resolve())
+    return options
 
 
 def cmd_extend(args) -> int:
@@ -248,6 +273,11 @@ def cmd_engines(args) -> int:
         print(f"  {name:<10} {desc}")
     for name, desc in PLANNED.items():
         print(f"  {name:<10} {desc}")
+    from .engines.pretrained import MEMORY_MODES
+
+    print("\n--memory modes (wan-vace, ltx):")
+    for name, desc in MEMORY_MODES.items():
+        print(f"  {name:<10} {desc}")
     return EXIT_OK
 
 
@@ -276,6 +306,12 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--prompt", default="", help="text prompt, for engines with text conditioning")
     p.add_argument("--context", type=int, help="known frames each side (default: the engine's)")
+    p.add_argument("--model", help="model: a checkpoint folder, or a name from `shotfill models list` (default: the engine's)")
+    p.add_argument("--manifest", metavar="FILE", help="model manifest other than the shipped one (wan-vace, ltx)")
+    p.add_argument("--memory", help="GPU memory mode for wan-vace and ltx (see `shotfill engines`; default auto)")
+    p.add_argument("--steps", type=int, help="denoising steps (model engines; default: the engine's)")
+    p.add_argument("--engine-option", action="append", metavar="KEY=VALUE",
+                   help="any other engine option, e.g. working_size=512 (repeatable)")
     p.add_argument("--target", metavar="ID", help="with an EDIT source: the target id from `shotfill plan`")
     p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
     p.add_argument("--write-mode", choices=("track", "replace"), default="track",
@@ -373,8 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_install_host)
 
-    p = sub.add_parser("engines", help="list the engines")
+    p = sub.add_parser("engines", help="list the engines and the memory modes")
     p.set_defaults(func=cmd_engines)
+
+    from .cli_models import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 

@@ -70,3 +70,9 @@ class CancelledError(ShotfillError):
     """The job was cancelled (SIGINT, SIGTERM or the cancel flag)."""
 
     exit_code = EXIT_CANCELLED
+
+
+class OutOfMemoryError(ShotfillError):
+    """The GPU ran out of memory; the message names the next ``--memory`` mode to try (exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT

@@ -318,6 +318,10 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         result = job.engine.generate(plan, working, masks, prompt=spec.prompt or None, seed=spec.seed,
                                      progress=progress.callback(), cancel=cancel)
         result = np.asarray(result, dtype=np.float32)
+        # what the engine had to change to run the plan (frames rounded to the model's count...)
+        for w in getattr(job.engine, "last_info", {}).get("warnings", []):
+            job.warnings.append(w)
+            sink.emit({"event": "warning", "message": w})
         if result.shape != working.shape:
             raise ShotfillError(f"engine '{job.engine.name}' returned shape {result.shape}, expected {working.shape}")
         timings["generate"] = time.monotonic() - t

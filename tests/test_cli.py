@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,9 @@ def test_run_job_file_is_the_same_worker(plate, tmp_path):
     (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--compression", "jpeg"], "output.compression"),
     (["bridge", "PLATE", "--frames", "2", "--out", "OUT"], "two sources"),
     (["fill", "PLATE", "--out", "OUT"], "--mask"),
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine-option", "speed=11"], "has no option 'speed'"),
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine-option", "steps"], "expected KEY=VALUE"),
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine", "dit", "--steps", "0"], "option steps"),
     (["info", "/no/such/file.exr"], "/no/such/file.exr"),
     (["plan", "/no/such/cut.otio"], "/no/such/cut.otio"),
 ])
@@ -80,6 +84,21 @@ def test_bad_input_exits_2_with_one_line(plate, tmp_path, args, needle):
     assert needle in r.stderr and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("shotfill: error: ")
+
+
+def test_engine_options_from_the_command_line(tmp_path):
+    from shotfill.cli import build_parser, engine_options
+
+    (tmp_path / "m").mkdir()
+    args = build_parser().parse_args([
+        "extend", "p.####.exr", "--frames", "2", "--out", "o", "--model", str(tmp_path / "m"), "--memory", "offload",
+        "--steps", "4", "--manifest", "mine.json", "--engine-option", "working_size=512",
+        "--engine-option", "detail=false", "--engine-option", "negative_prompt=blurry, static"])
+    assert engine_options(args) == {
+        "working_size": 512, "detail": False, "negative_prompt": "blurry, static", "model": str(tmp_path / "m"),
+        "manifest": str(Path("mine.json").resolve()), "memory": "offload", "steps": 4}
+    args = build_parser().parse_args(["extend", "p.####.exr", "--frames", "2", "--out", "o", "--model", "wan2.1-vace-1.3b"])
+    assert engine_options(args) == {"model": "wan2.1-vace-1.3b"}     # a name stays a name
 
 
 def test_bad_job_file_names_the_field(tmp_path):

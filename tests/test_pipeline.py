@@ -151,13 +151,14 @@ def test_cancel_leaves_only_whole_frames(tmp_path):
     assert len(res.skipped) == 1 and len(res.written) == 5
 
 
-def test_bad_inputs_are_named(tmp_path):
+def test_bad_inputs_are_named(tmp_path, monkeypatch):
     src = _plate(tmp_path / "plates", frames=[1, 2, 4])      # frame 3 is missing
     with pytest.raises(MissingFrameError, match="frame 3"):
         run_job(_job(tmp_path, source=src, frames=2))
     with pytest.raises(InputError, match="unknown engine 'nope'"):
         run_job(_job(tmp_path, source=src, engine="nope"))
-    with pytest.raises(InputError, match="does not work yet"):
+    monkeypatch.setenv("SHOTFILL_MODELS", str(tmp_path / "no-models"))
+    with pytest.raises(InputError, match="no wan-vace model is present .* shotfill models download"):
         run_job(_job(tmp_path, source=src, engine="wan-vace"))
 
 
