@@ -88,7 +88,8 @@ class PretrainedEngine(Engine):
         steps: denoising steps.
         guidance_scale: classifier-free guidance (1 turns it off: half the work).
         window: most frames one pipeline call takes (``frame_step * k + 1``).
-        overlap: frames of context each chained window takes from the one before.
+        overlap: frames of context each chained window takes from the one before (the engine's
+            default when None).
         frame_rate: the timeline's frame rate, for models that take one.
         negative_prompt: what to steer away from, when guiding.
         detail: carry the plate's fine detail into generated frames (as the ``dit`` engine does).
@@ -105,12 +106,14 @@ class PretrainedEngine(Engine):
     default_steps: ClassVar[int]
     default_guidance: ClassVar[float]
     default_window: ClassVar[int]
+    #: frames of context a chained window takes from the one before
+    default_overlap: ClassVar[int] = 8
     uses_prompt: ClassVar[bool] = True
 
     def __init__(self, model: str | Path | None = None, manifest: str | Path | None = None,
                  memory: str = "auto", attention: str | None = None, working_size: int | None = None,
                  steps: int | None = None, guidance_scale: float | None = None, window: int | None = None,
-                 overlap: int = 8, frame_rate: float = 24.0, negative_prompt: str = "",
+                 overlap: int | None = None, frame_rate: float = 24.0, negative_prompt: str = "",
                  detail: bool = True, detail_scale: float = 2.0):
         from ..model_store import open_model
 
@@ -122,7 +125,7 @@ class PretrainedEngine(Engine):
         self.window = _whole("window", window or self.default_window, self.frame_step + 1)
         if (self.window - 1) % self.frame_step:
             raise InputError(f"engine option window: {self.name} takes {self.frame_step}k+1 frames, got {self.window}")
-        self.overlap = _whole("overlap", overlap, 1)
+        self.overlap = _whole("overlap", overlap or self.default_overlap, 1)
         if self.overlap >= self.window:
             raise InputError(f"engine options: overlap ({overlap}) must be smaller than window ({self.window})")
         self.guidance_scale = _positive("guidance_scale", self.default_guidance if guidance_scale is None
@@ -155,9 +158,12 @@ class PretrainedEngine(Engine):
                    progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
         """Generate one window at working size.
 
-        ``frames`` ``(T, h, w, 3)`` in [0, 1], ``T = frame_step * k + 1``; generated pixels hold
-        zeros. ``masks`` ``(T, h, w)`` of 0 and 1 (1 = generate). Returns ``(T, h, w, 3)``
-        float32 pictures in [0, 1]; only the masked pixels are used.
+        ``frames`` ``(T, h, w, 3)`` clipped to [0, 1] (the models' range; known pixels go back
+        into the result from the plate, unclipped), ``T = frame_step * k + 1``; generated pixels
+        hold zeros. ``masks`` ``(T, h, w)`` of 0 and 1 (1 = generate). Returns ``(T, h, w, 3)``
+        float32 pictures in [0, 1]; only the masked pixels are used. ``self.last_info`` is the
+        report of the generate call in progress: add notes to it (its ``"warnings"`` list reaches
+        the job's events).
         """
 
     # -- the engine interface ----------------------------------------------------------
@@ -177,6 +183,7 @@ class PretrainedEngine(Engine):
         info: dict = {"working_size": [size[1], size[0]], "memory": self.memory, "warnings": [],
                       "frame_rate": {"timeline": self.frame_rate,
                                      "model_native": self.model.entry.native_frame_rate}}
+        self.last_info = info
         timings = {"windows": 0.0}
         small, small_masks = to_working(frames, masks, size)
         backward = plan.kind is TaskKind.EXTEND_BACKWARD
@@ -202,7 +209,7 @@ class PretrainedEngine(Engine):
                     info["warnings"].append(
                         f"window {index + 1}: {last - first} frames rounded up to {len(padded)} "
                         f"({self.name} takes {self.frame_step}k+1); the extra frames are generated and dropped")
-                pictures = self.run_window(padded, padded_masks, prompt=prompt or "", generator=generator,
+                pictures = self.run_window(np.clip(padded, 0.0, 1.0), padded_masks, prompt=prompt or "", generator=generator,
                                            progress=window_progress, cancel=cancel)[keep]
                 new = [first + t for t in range(last - first) if todo[first + t].any()]
                 generated = pictures[[t - first for t in new]]
@@ -222,7 +229,6 @@ class PretrainedEngine(Engine):
             info["detail"] = detail_info
         timings["detail"] = time.monotonic() - start
         info["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        self.last_info = info
         progress(1.0, "done")
         return result
 
