@@ -15,13 +15,14 @@ ENGINES = {
                  "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
     "dit": ("shotfill.engines.dit", "DiTEngine",
             "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
+    "wan-vace": ("shotfill.engines.wan_vace", "WanVACEEngine",
+                 "Wan2.1-VACE through diffusers, from a local model folder (`shotfill models`); GPU"),
+    "ltx": ("shotfill.engines.ltx", "LTXEngine",
+            "LTX-Video through diffusers' LTXConditionPipeline, from a local model folder; GPU"),
 }
 
 #: engines that are designed but not built yet; asking for one is a clear error
-PLANNED = {
-    "wan-vace": "Wan2.1-VACE through diffusers (not available yet)",
-    "ltx": "LTX-Video through diffusers (not available yet)",
-}
+PLANNED: dict[str, str] = {}
 
 DEFAULT_ENGINE = "flow"
 
