@@ -38,6 +38,8 @@ MANIFEST_VERSION = 1
 #: written into a model folder by :func:`download`, once every file matched the hub
 DOWNLOAD_RECORD = ".shotfill-download.json"
 RECORD_VERSION = 1
+#: what the last complete check of a folder found: each file's size, modification time and sha256
+VERIFIED_STAMP = ".shotfill-verified.json"
 #: checksums are computed over this much at a time (the weight files are gigabytes)
 CHUNK_BYTES = 8 << 20
 #: pickle-based weight formats: never loaded, and a folder holding one is refused
@@ -376,7 +378,8 @@ class VerifiedModel:
 
 
 def verify(target: str | Path, *, engine: str | None = None, name: str | None = None,
-           manifest: str | Path | None = None, progress: ProgressFn | None = None) -> VerifiedModel:
+           manifest: str | Path | None = None, progress: ProgressFn | None = None,
+           rehash: bool = True) -> VerifiedModel:
     """Check a model folder completely: safetensors only, every file there, sizes, then every sha256.
 
     ``target`` is a manifest name (its folder in :func:`models_dir`) or a folder. A folder is matched
@@ -386,6 +389,11 @@ def verify(target: str | Path, *, engine: str | None = None, name: str | None = 
     folder fits (complete, sizes right, a checksum for every file). A folder fitting none is refused
     with each candidate's problem; one fitting several is refused as ambiguous. With ``engine``, the
     entry must be of that engine.
+
+    Every check writes a :data:`VERIFIED_STAMP` in the folder (when it can) with each file's size,
+    modification time and sha256. With ``rehash`` False (what engines do: a farm opens the same
+    model for every task), a file whose size and modification time match the stamp, and whose
+    stamped sha256 matches the expected one, is not hashed again; everything else still is.
     """
     entries = load_manifest(manifest)
     if name is None and isinstance(target, str) and target in entries:
@@ -401,7 +409,7 @@ def verify(target: str | Path, *, engine: str | None = None, name: str | None = 
         entry = _entry(name, entries) if name is not None else _match_entry(folder, entries, engine)
     if engine is not None and entry.engine != engine:
         raise ModelCheckError(f"{folder}: model '{entry.name}' is a {entry.engine} model, not {engine}")
-    return _check_folder(folder, entry, progress)
+    return _check_folder(folder, entry, progress, rehash=rehash)
 
 
 def _match_entry(folder: Path, entries: Mapping[str, ModelEntry], engine: str | None) -> ModelEntry:
@@ -474,15 +482,24 @@ def _plan_folder(folder: Path, entry: ModelEntry) -> dict[str, dict]:
     return plan
 
 
-def _check_folder(folder: Path, entry: ModelEntry, progress: ProgressFn | None) -> VerifiedModel:
-    """:func:`_plan_folder`, then recompute every sha256."""
+def _check_folder(folder: Path, entry: ModelEntry, progress: ProgressFn | None, *,
+                  rehash: bool = True) -> VerifiedModel:
+    """:func:`_plan_folder`, then recompute every sha256 (not those the stamp vouches for, without ``rehash``)."""
     plan = _plan_folder(folder, entry)
+    stamp = {} if rehash else _read_stamp(folder, entry.name)
     total = sum((folder / rel).stat().st_size for rel in plan) or 1
-    done, mismatched, checked = 0, [], {}
+    done, mismatched, checked, stamped = 0, [], {}, {}
     for rel, spec in plan.items():
-        if progress is not None:
-            progress(done / total, f"sha256 {rel}")
-        actual = sha256_file(folder / rel)
+        stat = (folder / rel).stat()
+        known = stamp.get(rel, {})
+        if known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns \
+                and known.get("sha256") == spec["sha256"]:
+            actual = spec["sha256"]
+        else:
+            if progress is not None:
+                progress(done / total, f"sha256 {rel}")
+            actual = sha256_file(folder / rel)
+        stamped[rel] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": actual}
         if actual != spec["sha256"]:
             mismatched.append(f"{rel} (sha256 {actual[:12]}…, expected {spec['sha256'][:12]}… "
                               f"from the {spec['source']})")
@@ -491,9 +508,25 @@ def _check_folder(folder: Path, entry: ModelEntry, progress: ProgressFn | None) 
         done += size
     if mismatched:
         raise ModelCheckError(f"{folder}: checksum mismatch: {_names(mismatched)}")
+    try:
+        _write_json_atomic(folder / VERIFIED_STAMP, {"version": RECORD_VERSION, "name": entry.name, "files": stamped})
+    except OSError:  # a read-only model folder (shared storage): every open hashes again
+        pass
     if progress is not None:
         progress(1.0, f"verified {entry.name}")
     return VerifiedModel(entry=entry, path=folder.resolve(), checksum=_checksum(checked), files=checked)
+
+
+def _read_stamp(folder: Path, name: str) -> dict[str, dict]:
+    """The files of a folder's :data:`VERIFIED_STAMP` for model ``name``; empty when there is none or it is unreadable."""
+    try:
+        stamp = json.loads((folder / VERIFIED_STAMP).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(stamp, dict) or stamp.get("version") != RECORD_VERSION or stamp.get("name") != name \
+            or not isinstance(stamp.get("files"), dict):
+        return {}
+    return {rel: spec for rel, spec in stamp["files"].items() if isinstance(spec, dict)}
 
 
 def _checksum_plan(entry: ModelEntry, expected: set[str], record: dict | None) -> dict[str, dict]:
@@ -538,13 +571,13 @@ def open_model(model: str | Path | None, *, engine: str, manifest: str | Path | 
     :func:`models_dir`. A name or a folder: :func:`verify` it, as a model of ``engine``.
     """
     if model is not None:
-        return verify(model, engine=engine, manifest=manifest, progress=progress)
+        return verify(model, engine=engine, manifest=manifest, progress=progress, rehash=False)
     entries = [e for e in load_manifest(manifest).values() if e.engine == engine]
     if not entries:
         raise EngineUnavailableError(f"the model manifest has no {engine} model")
     for entry in entries:
         if is_present(models_dir() / entry.name):
-            return verify(entry.name, engine=engine, manifest=manifest, progress=progress)
+            return verify(entry.name, engine=engine, manifest=manifest, progress=progress, rehash=False)
     first = entries[0]
     raise EngineUnavailableError(f"no {engine} model is present in {models_dir()}: "
                                  f"shotfill models download {first.name} ({first.size_text})")

@@ -163,6 +163,31 @@ def test_a_flipped_byte_is_refused_naming_the_file(tiny, capsys):
     assert SHARD_2 in err and "from the manifest" in err
 
 
+def test_engines_rehash_only_what_changed_since_the_last_check(tiny, monkeypatch):
+    import os
+
+    folder, manifest = tiny
+    model_store.verify(folder, manifest=manifest)                      # a full check stamps the folder
+    assert (folder / model_store.VERIFIED_STAMP).is_file()
+    hashed = []
+    real = model_store.sha256_file
+    monkeypatch.setattr(model_store, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    model_store.open_model(folder, engine="wan-vace", manifest=manifest)
+    weights = lambda: sorted(name for name in hashed if name.endswith(".safetensors"))  # noqa: E731
+    assert weights() == []                                             # nothing changed: no weight re-read
+    model_store.verify(folder, manifest=manifest)                      # `shotfill models verify` always re-reads
+    assert len(weights()) == 3
+    hashed.clear()
+    before = (folder / SHARD_2).stat()
+    flip_byte(folder / SHARD_2)                                        # changed: re-read and refused
+    with pytest.raises(ModelCheckError, match="checksum mismatch"):
+        model_store.open_model(folder, engine="wan-vace", manifest=manifest)
+    assert weights() == [Path(SHARD_2).name]
+    os.utime(folder / SHARD_2, ns=(before.st_atime_ns, before.st_mtime_ns))   # even with its old time,
+    with pytest.raises(ModelCheckError, match="checksum mismatch"):           # a full verify finds it
+        model_store.verify(folder, manifest=manifest)
+
+
 def test_a_missing_shard_is_named(tiny, capsys):
     folder, manifest = tiny
     (folder / SHARD_2).unlink()
