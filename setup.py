@@ -46,6 +46,9 @@ setup(
     extras_require={
         # the generative engines; `pip install torch==2.13.0` first on CPU machines
         "dit": ["torch>=2.4", "diffusers==0.42.1", "safetensors>=0.4"],
+        # the pretrained engines (wan-vace, ltx): their text encoders, tokenizers and offloading
+        "pretrained": ["transformers==5.24.0", "tokenizers>=0.22", "sentencepiece==0.2.3", "ftfy==6.3.1",
+                       "accelerate==1.15.0"],
         "panel": ["PySide6-Essentials==6.11.3"],  # 6.12.0 leaks references to None on Python 3.11 and aborts
         "farm": ["openjd-cli==0.8.*", "PyYAML>=6"],
         "test": ["pytest>=8", "pytest-qt==4.5.0"],

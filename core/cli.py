@@ -144,15 +144,9 @@ def engine_options(args) -> dict:
     ``--engine-option KEY=VALUE`` values are read as JSON when they parse (``8``, ``2.5``, ``false``)
     and as text otherwise; the engine checks each name and value.
     """
-    options: dict = {}
-    for item in args.engine_option or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--engine-option {item!r}: expected KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    from .engines import parse_option
+
+    options = dict(parse_option(item, "--engine-option") for item in args.engine_option or [])
     for key in ("model", "manifest", "memory", "steps"):
         value = getattr(args, key, None)
         if value is not None:

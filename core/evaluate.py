@@ -55,7 +55,7 @@ import numpy as np
 
 from . import metrics
 from .colour import ColourTransform
-from .engines import Engine, get_engine
+from .engines import Engine, get_engine, parse_option
 from .engines.base import ProgressFn
 from .errors import InputError, ShotfillError
 from .media import MOVIE_SUFFIXES, open_source
@@ -455,16 +455,7 @@ def engine_from_spec(spec: str) -> Engine:
     The spec is the engine's label in the results, so one run can compare settings of one engine.
     """
     name, *pairs = spec.split(":")
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"engine {spec!r}: expected NAME:KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return get_engine(name, **options)
+    return get_engine(name, **dict(parse_option(pair, f"engine {spec!r}: option") for pair in pairs))
 
 
 def run(footage_dir: str | Path, *, engines: Sequence[str] = DEFAULT_ENGINES,

@@ -38,6 +38,7 @@ def test_version_and_help():
     assert "Exit codes" in r.stdout
     r = shotfill("engines")
     assert "flow" in r.stdout and "baseline" in r.stdout
+    assert "wan-vace" in r.stdout and "ltx" in r.stdout and "--memory modes" in r.stdout and "offload" in r.stdout
 
 
 def test_extend_with_jsonl_events(plate, tmp_path):

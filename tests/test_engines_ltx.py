@@ -10,7 +10,6 @@ other factors refused; one run through the command line, writing EXR frames; rea
 """
 from __future__ import annotations
 
-import json
 import shutil
 import types
 
@@ -25,9 +24,10 @@ from shotfill.engines.ltx import LTXEngine, plan_conditioning
 from shotfill.engines.working import to_working, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.exr import read_exr, read_exr_header, write_exr
-from shotfill.model_store import record_entry
 from shotfill.plan import FramePlan, TaskKind
-from tiny_ltx import save_tiny_ltx, tiny_ltx_pipeline
+pytest.importorskip("transformers", reason="the pretrained engines need the [pretrained] extra")
+from tiny_ltx import save_tiny_ltx, tiny_ltx_pipeline  # noqa: E402
+from tiny_text import write_manifest  # noqa: E402
 
 H, W = 48, 64
 #: working size for the tests: 64x48 plates run at 32x32 (LTX sizes are multiples of 32)
@@ -41,11 +41,8 @@ FAST = {"memory": "cpu", "working_size": WORKING, "steps": 2, "guidance_scale": 
 # ---------------------------------------------------------------------------
 def _manifest(folder, path, name="tiny-ltx"):
     """A manifest naming ``folder`` (every file's size and sha256), written to ``path``."""
-    entry = record_entry(folder, name=name, engine="ltx", pipeline="LTXConditionPipeline",
-                         repo_id="shotfill-tests/tiny-ltx", revision="0", licence="Apache-2.0",
-                         native_frame_rate=25.0, max_frames=257)
-    path.write_text(json.dumps({"version": 1, "models": {name: entry}}, indent=2))
-    return path
+    return write_manifest(folder, path, name=name, engine="ltx", pipeline="LTXConditionPipeline",
+                          native_frame_rate=25.0, max_frames=257)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ a tampered weight file refused; one run through the command line, writing EXR fr
 """
 from __future__ import annotations
 
-import json
 import shutil
 
 import cv2
@@ -21,9 +20,10 @@ from shotfill.engines.wan_vace import WanVACEEngine
 from shotfill.engines.working import to_working
 from shotfill.errors import CancelledError, ShotfillError
 from shotfill.exr import read_exr, write_exr
-from shotfill.model_store import record_entry
 from shotfill.plan import FramePlan, TaskKind
-from tiny_wan import save_tiny_wan_vace
+pytest.importorskip("transformers", reason="the pretrained engines need the [pretrained] extra")
+from tiny_wan import save_tiny_wan_vace  # noqa: E402
+from tiny_text import write_manifest  # noqa: E402
 
 H, W = 48, 64
 #: working size for the tests: 64x48 plates run at 32x32 (multiples of 16)
@@ -37,11 +37,8 @@ FAST = {"memory": "cpu", "working_size": WORKING, "steps": 2, "guidance_scale": 
 # ---------------------------------------------------------------------------
 def _manifest(folder, path, name="tiny-wan-vace"):
     """A manifest naming ``folder`` (every file's size and sha256), written to ``path``."""
-    entry = record_entry(folder, name=name, engine="wan-vace", pipeline="WanVACEPipeline",
-                         repo_id="shotfill-tests/tiny-wan-vace", revision="0", licence="Apache-2.0",
-                         native_frame_rate=16.0, max_frames=81)
-    path.write_text(json.dumps({"version": 1, "models": {name: entry}}, indent=2))
-    return path
+    return write_manifest(folder, path, name=name, engine="wan-vace", pipeline="WanVACEPipeline",
+                          native_frame_rate=16.0, max_frames=81)
 
 
 @pytest.fixture(scope="session")

@@ -268,5 +268,5 @@ def test_engine_specs_set_options_and_name_bad_ones():
     assert engine.name == "flow"
     with pytest.raises(InputError, match="has no option 'speed'"):
         engine_from_spec("flow:speed=2")
-    with pytest.raises(InputError, match="expected NAME:KEY=VALUE"):
+    with pytest.raises(InputError, match="expected KEY=VALUE"):
         engine_from_spec("flow:fast")

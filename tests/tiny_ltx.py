@@ -20,24 +20,13 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, \
     LTXVideoTransformer3DModel
-from transformers import T5Config, T5EncoderModel, T5Tokenizer
+from tiny_text import tiny_tokenizer
+from transformers import T5Config, T5EncoderModel
 
 #: width of the text embeddings: the encoder's ``d_model`` and the transformer's ``caption_channels``
 TEXT_DIM = 32
 #: channels of the VAE's latent, which the transformer (patch size 1) takes as they are
 LATENT_CHANNELS = 8
-#: words the tokenizer knows (anything else becomes ``<unk>``)
-WORDS = ("a", "the", "camera", "pans", "left", "right", "slowly", "over", "city", "street", "at", "dusk",
-         "night", "rain", "car", "person", "walks", "sky", "clouds", "blurry", "static", "low", "quality")
-
-
-def tiny_tokenizer() -> T5Tokenizer:
-    """A T5 Unigram tokenizer over :data:`WORDS`: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, as T5's."""
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(f"\u2581{word}", -1.0) for word in WORDS]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
-
-
 def tiny_ltx_pipeline(seed: int = 0) -> LTXConditionPipeline:
     """The tiny pipeline, random weights from ``seed``, on the CPU in float32."""
     tokenizer = tiny_tokenizer()

@@ -15,22 +15,11 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
-from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
+from tiny_text import tiny_tokenizer
+from transformers import UMT5Config, UMT5EncoderModel
 
 #: width of the text embeddings: the encoder's ``d_model`` and the transformer's ``text_dim``
 TEXT_DIM = 32
-#: words the tokenizer knows (anything else becomes ``<unk>``)
-WORDS = ("a", "the", "camera", "pans", "left", "right", "slowly", "over", "city", "street", "at", "dusk",
-         "night", "rain", "car", "person", "walks", "sky", "clouds", "blurry", "static", "low", "quality")
-
-
-def tiny_tokenizer() -> T5Tokenizer:
-    """A T5 Unigram tokenizer over :data:`WORDS`: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, as T5's."""
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(f"\u2581{word}", -1.0) for word in WORDS]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
-
-
 def tiny_wan_vace_pipeline(seed: int = 0) -> WanVACEPipeline:
     """The tiny pipeline, random weights from ``seed``, on the CPU in float32."""
     tokenizer = tiny_tokenizer()

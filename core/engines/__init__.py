@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from ..errors import EngineUnavailableError
+from ..errors import EngineUnavailableError, InputError
 from .base import Engine, check_cancel
 
 #: name -> (module, class, one-line description)
@@ -29,6 +29,20 @@ DEFAULT_ENGINE = "flow"
 
 def available_engines() -> dict[str, str]:
     return {name: spec[2] for name, spec in ENGINES.items()}
+
+
+def parse_option(text: str, where: str) -> tuple[str, object]:
+    """``KEY=VALUE`` as ``(key, value)``: the value read as JSON when it parses (``8``, ``2.5``,
+    ``false``), as text otherwise. ``where`` names the option in the error."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InputError(f"{where} {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def get_engine(name: str, **options) -> Engine:

@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Iterator, Optional
 import numpy as np
 
 from ..colour import match_colour
-from ..errors import InputError, OutOfMemoryError
+from ..errors import EngineUnavailableError, InputError, OutOfMemoryError
 from ..plan import FramePlan, TaskKind
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
@@ -115,8 +115,14 @@ class PretrainedEngine(Engine):
                  steps: int | None = None, guidance_scale: float | None = None, window: int | None = None,
                  overlap: int | None = None, frame_rate: float = 24.0, negative_prompt: str = "",
                  detail: bool = True, detail_scale: float = 2.0):
+        import importlib.util
+
         from ..model_store import open_model
 
+        missing = [m for m in ("transformers", "accelerate", "ftfy") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise EngineUnavailableError(f"engine '{self.name}' needs {', '.join(missing)}: "
+                                         "pip install 'shotfill[pretrained]'")
         self.working_size = _whole("working_size", working_size or self.default_working_size, self.size_multiple)
         if self.working_size % self.size_multiple:
             raise InputError(f"engine option working_size: must be a multiple of {self.size_multiple}, "
