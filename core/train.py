@@ -100,21 +100,24 @@ PRESETS: dict[str, TrainPreset] = {
     # tokens as few as 8x latents with 2x2 patches would. 16-frame clips, so a 12-frame bridge
     # with 2 context frames on each side is one window of a length the model has seen.
     "cpu": TrainPreset(
-        dit_size="small", dit_config={"patch_size": (1, 4, 4)}, vae_config={"block_out_channels": (32, 64, 128)},
+        dit_size="small", dit_config={"patch_size": (1, 4, 4)},
+        vae_config={"block_out_channels": (32, 64, 128), "linear_path": True},
         pool_short_side=144, crop=128, frames=16, vae_batch=4, dit_batch=4, vae_lr=6e-4, dit_lr=4e-4, warmup_steps=50, procedural_shots=64, procedural_frames=24,
         encode_frames=640, bf16=False,
         checkpoint_seconds=300.0, log_every=10,
     ),
     # a GPU run: the large transformer, bigger crops and longer clips, bf16 autocast
     "gpu": TrainPreset(
-        dit_size="large", dit_config={}, vae_config={"block_out_channels": (64, 128, 256, 256), "layers_per_block": 2},
+        dit_size="large", dit_config={},
+        vae_config={"block_out_channels": (64, 128, 256, 256), "layers_per_block": 2, "linear_path": True},
         pool_short_side=288, crop=256, frames=16, vae_batch=16, dit_batch=8, vae_lr=3e-4, dit_lr=1e-4,
         warmup_steps=1000, procedural_shots=512, procedural_frames=48, encode_frames=200_000, bf16=True, checkpoint_seconds=900.0,
         log_every=50,
     ),
     # for tests: seconds, not minutes
     "tiny": TrainPreset(
-        dit_size="tiny", dit_config={}, vae_config={"block_out_channels": (8, 16, 16, 16)}, pool_short_side=48, crop=32,
+        dit_size="tiny", dit_config={}, vae_config={"block_out_channels": (8, 16, 16, 16), "linear_path": True},
+        pool_short_side=48, crop=32,
         frames=4, vae_batch=2, dit_batch=2, vae_lr=2e-3, dit_lr=2e-3, warmup_steps=0, procedural_shots=2,
         procedural_frames=6, encode_frames=64, bf16=False, checkpoint_seconds=300.0, log_every=1,
     ),
@@ -425,10 +428,14 @@ def train_vae(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
         vae = ShotfillVAE(**preset.vae_config)
         with torch.no_grad():  # start nearly deterministic (posterior std ~0.02): noisy latents stall early training
             vae.encoder.conv_out.bias[vae.config.latent_channels:] = INITIAL_LOGVAR
+    statistics_crops = sample_crops(np.random.default_rng([args.seed, 1]), clips, 64, preset.crop).to(device)
+    if not args.resume and not args.init and vae.config.linear_path:
+        kept = vae.init_linear_path(statistics_crops.cpu())
+        log(f"vae: linear path set to the principal components of {len(statistics_crops)} crops "
+            f"({kept:.2%} of their variance)")
     vae.to(device).train()
     trainer = Trainer("vae", vae, out, preset, preset.vae_lr, args.resume, log)
     generator = torch.Generator(device).manual_seed(args.seed)
-    statistics_crops = sample_crops(np.random.default_rng([args.seed, 1]), clips, 64, preset.crop).to(device)
 
     def loss(step: int) -> dict:
         rng = np.random.default_rng([args.seed, step])

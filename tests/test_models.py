@@ -548,6 +548,38 @@ def test_tiling_a_frame_that_fits_one_tile_is_the_whole_frame_encode():
         assert torch.allclose(vae.tiled_encode(x).latent_dist.mean, vae.encode(x).latent_dist.mean, atol=1e-6)
 
 
+def test_the_linear_path_starts_the_vae_as_the_best_linear_code_of_its_size(tmp_path):
+    x = pictures(frames=3, height=64, width=96, seed=3) + 0.05 * torch.randn(1, 3, 3, 64, 96, generator=torch.Generator().manual_seed(4))
+    vae = tiny_vae(linear_path=True)
+    kept = vae.init_linear_path(x)
+    assert 0.5 < kept <= 1.0
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+        linear = vae.decode(z).sample
+    # the networks' outputs start at zero: the VAE is exactly the linear code, with whitened latents
+    f = vae.spatial_compression
+    patches = torch.nn.functional.unfold(x[0].permute(1, 0, 2, 3), f, stride=f)     # (T, 3*f*f, L)
+    assert torch.allclose(z[0].permute(1, 0, 2, 3).flatten(2), vae.patch_encode.weight.flatten(1) @ patches
+                          + vae.patch_encode.bias[:, None], atol=1e-4)
+    assert abs(z.std().item() - 1.0) < 0.3
+    error = (linear - x).square().mean().item()
+    assert error < (x - x.mean()).square().mean().item() / 10                         # most of the picture kept
+    other = tiny_vae(linear_path=True)                                                 # the code of other pictures
+    other.init_linear_path(pictures(frames=3, height=64, width=96, seed=9).transpose(-1, -2)[..., :64, :64])
+    with torch.no_grad():
+        assert error < (other.decode(other.encode(x).latent_dist.mode()).sample - x).square().mean().item()
+    with torch.no_grad():                                                              # tiling changes nothing
+        tiled = vae.tiled_decode(vae.tiled_encode(x, tile=32, overlap=8, halo=8).latent_dist.mode(),
+                                 tile=32, overlap=8, halo=8).sample
+    assert torch.allclose(tiled, linear, atol=1e-4)
+    vae.save_pretrained(tmp_path / "vae")
+    loaded = ShotfillVAE.from_pretrained(tmp_path / "vae").eval()
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z).sample, linear)
+    with pytest.raises(InputError, match="no linear path"):
+        tiny_vae().init_linear_path(x)
+
+
 def test_vae_save_and_load_round_trip(tmp_path):
     vae = tiny_vae(scaling_factor=0.5, shift_factor=0.1)
     vae.save_pretrained(tmp_path)

@@ -12,6 +12,15 @@ A small convolutional KL autoencoder applied frame by frame:
   generated frames map one to one onto latent frames, known frames encode without
   being mixed with the (empty) frames to generate, and temporal coherence is left
   to the transformer, which attends across all frames.
+- **A linear path beside the network** (``linear_path``). Each ``f x f`` patch of a frame
+  is also projected linearly onto the latent channels (a convolution with kernel and stride
+  ``f``), and each latent back onto a patch; the convolutional encoder and decoder add their
+  output to it. :meth:`ShotfillVAE.init_linear_path` sets the two projections to the
+  whitened principal components of patches of the training frames and zeroes the networks'
+  last layers, so training *starts* as the best linear autoencoder of its size (on real
+  footage, 16 components of 4 x 4 x 3 patches reconstruct at about 38 dB) and the networks
+  only learn what the linear code misses. Without it, a VAE of this size trained from
+  scratch on a CPU sat near 20 dB after 500 steps.
 - **Local normalisation.** The norms are per-pixel RMS norms over channels (as in
   Wan's VAE), not group norms over the whole image, so a tile of a frame sees the
   same statistics as the whole frame. That is what lets :meth:`ShotfillVAE.tiled_encode`
@@ -153,6 +162,8 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
             Multiplies the (shifted) latents the transformer sees, to bring them to unit variance.
         shift_factor (`float`, defaults to 0.0):
             Subtracted from the latents before scaling, to centre them.
+        linear_path (`bool`, defaults to False):
+            Add a linear patch projection beside the encoder and decoder (see the module docstring).
     """
 
     @register_to_config
@@ -164,10 +175,14 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
         layers_per_block: int = 1,
         scaling_factor: float = 1.0,
         shift_factor: float = 0.0,
+        linear_path: bool = False,
     ):
         super().__init__()
         self.encoder = Encoder(in_channels, latent_channels, tuple(block_out_channels), layers_per_block)
         self.decoder = Decoder(in_channels, latent_channels, tuple(block_out_channels), layers_per_block + 1)
+        f = 2 ** (len(block_out_channels) - 1)
+        self.patch_encode = nn.Conv2d(in_channels, latent_channels, f, stride=f) if linear_path else None
+        self.patch_decode = nn.ConvTranspose2d(latent_channels, in_channels, f, stride=f) if linear_path else None
 
     @property
     def spatial_compression(self) -> int:
@@ -181,7 +196,7 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
         ``.latent_dist.mode()`` is the mean, ``.latent_dist.sample(generator)`` a draw.
         """
         self._check_pictures(x, "x")
-        posterior = DiagonalGaussianDistribution(self._per_frame(self.encoder, x))
+        posterior = DiagonalGaussianDistribution(self._per_frame(self._encode_frames, x))
         if not return_dict:
             return (posterior,)
         return AutoencoderKLOutput(latent_dist=posterior)
@@ -189,7 +204,7 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
     def decode(self, z: torch.Tensor, return_dict: bool = True) -> DecoderOutput | tuple:
         """Latents ``(B, C, T, h, w)`` -> pictures ``(B, 3, T, 8h, 8w)`` in about [-1, 1]."""
         self._check_latents(z, "z")
-        sample = self._per_frame(self.decoder, z)
+        sample = self._per_frame(self._decode_frames, z)
         if not return_dict:
             return (sample,)
         return DecoderOutput(sample=sample)
@@ -211,7 +226,7 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
         self._check_pictures(x, "x")
         self._check_tiling(tile, overlap, halo)
         f = self.spatial_compression
-        encode = functools.partial(self._per_frame, self.encoder)
+        encode = functools.partial(self._per_frame, self._encode_frames)
         moments = _blend_tiles(encode, x, tile, overlap, halo, numerator=1, denominator=f)
         posterior = DiagonalGaussianDistribution(moments)
         if not return_dict:
@@ -228,11 +243,56 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
         self._check_latents(z, "z")
         self._check_tiling(tile, overlap, halo)
         f = self.spatial_compression
-        decode = functools.partial(self._per_frame, self.decoder)
+        decode = functools.partial(self._per_frame, self._decode_frames)
         sample = _blend_tiles(decode, z, tile // f, overlap // f, halo // f, numerator=f, denominator=1)
         if not return_dict:
             return (sample,)
         return DecoderOutput(sample=sample)
+
+    def _encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` -> ``(N, 2C, H/f, W/f)``: the latent means (plus the linear code) and log-variances."""
+        moments = self.encoder(x)
+        if self.patch_encode is None:
+            return moments
+        mean, logvar = moments.chunk(2, dim=1)
+        return torch.cat([mean + self.patch_encode(x), logvar], dim=1)
+
+    def _decode_frames(self, z: torch.Tensor) -> torch.Tensor:
+        decoded = self.decoder(z)
+        return decoded if self.patch_decode is None else decoded + self.patch_decode(z)
+
+    @torch.no_grad()
+    def init_linear_path(self, pictures: torch.Tensor) -> float:
+        """Set the linear path to the whitened principal components of ``pictures``' patches.
+
+        ``pictures`` ``(B, 3, T, H, W)`` in [-1, 1]. The encoder projection maps each patch to its
+        first ``latent_channels`` components divided by their standard deviations (unit-variance
+        latents), the decoder projection maps them back; the encoder's mean output and the
+        decoder's output layer are zeroed so the whole VAE is, to start with, exactly this
+        linear code. Returns the fraction of the patches' variance the code keeps.
+        """
+        if self.patch_encode is None:
+            raise InputError("init_linear_path: this VAE has no linear path (config linear_path=False)")
+        self._check_pictures(pictures, "pictures")
+        f, channels = self.spatial_compression, self.config.latent_channels
+        frames = pictures.permute(0, 2, 1, 3, 4).flatten(0, 1).double()  # (N, 3, H, W)
+        patches = F.unfold(frames, kernel_size=f, stride=f).transpose(1, 2).flatten(0, 1)  # (P, 3*f*f)
+        mean = patches.mean(0)
+        _, singular, components = torch.linalg.svd(patches - mean, full_matrices=False)
+        std = (singular[:channels] / (len(patches) - 1) ** 0.5).clamp_min(1e-6)
+        basis = components[:channels]  # (C, 3*f*f), rows in unfold's (channel, row, column) order
+        encode = basis / std[:, None]
+        self.patch_encode.weight.copy_(encode.view(channels, -1, f, f))
+        self.patch_encode.bias.copy_(-(encode @ mean))
+        self.patch_decode.weight.copy_((basis * std[:, None]).view(channels, -1, f, f))
+        # one bias per picture channel: the patch mean averaged over the patch's positions (natural
+        # pictures are stationary, so it hardly varies with the position inside a patch)
+        self.patch_decode.bias.copy_(mean.view(-1, f * f).mean(1))
+        self.decoder.conv_out.weight.zero_()
+        self.decoder.conv_out.bias.zero_()
+        self.encoder.conv_out.weight[:channels].zero_()
+        self.encoder.conv_out.bias[:channels].zero_()
+        return float(singular[:channels].square().sum() / singular.square().sum())
 
     # -- the transformer's side ----------------------------------------------------------
     def scale_latents(self, z: torch.Tensor) -> torch.Tensor:
