@@ -12,6 +12,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import torch
 from diffusers import WanVACEPipeline
 
 from shotfill import cli
@@ -298,6 +299,35 @@ def test_cli_extend_and_fill_write_exr_frames(tiny, tmp_path):
         keep = cv2.imread(str(masks / f"m.{t:04d}.png"), cv2.IMREAD_GRAYSCALE) == 0
         assert np.array_equal(filled[keep], plate[keep])  # known pixels bit-exact
         assert not np.array_equal(filled[~keep], plate[~keep]) and np.isfinite(filled).all()
+
+
+def test_out_of_gpu_memory_mid_job_exits_2_naming_the_next_mode_and_writes_nothing(tiny, tmp_path, monkeypatch,
+                                                                                    capsys):
+    from shotfill.engines.wan_vace import WanVACEEngine
+
+    folder, manifest = tiny
+    calls = []
+    run_window = WanVACEEngine.run_window
+
+    def second_window_runs_out(self, *args, **kwargs):  # as a GPU would, one window into the job
+        calls.append(1)
+        if len(calls) == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return run_window(self, *args, **kwargs)
+
+    monkeypatch.setattr(WanVACEEngine, "run_window", second_window_runs_out)
+    source = _exr_plate(tmp_path / "plates", 5)
+    out = tmp_path / "extended"
+    args = ["extend", source, "--frames", "8", "--context", "2", "--out", str(out), "--engine", "wan-vace",
+            "--model", str(folder), "--manifest", str(manifest), "--memory", "cpu", "--steps", "1",
+            "--engine-option", f"working_size={WORKING}", "--engine-option", "window=5",
+            "--engine-option", "overlap=2", "--no-preview"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "ran out of memory in memory mode 'cpu'" in err and "resumes" in err
+    assert not list(out.glob("*.exr")) and not list(out.glob("*.tmp*"))       # nothing half-written
+    monkeypatch.setattr(WanVACEEngine, "run_window", run_window)              # the re-run completes
+    assert cli.main(args) == 0 and len(list(out.glob("*.exr"))) == 8
 
 
 # ---------------------------------------------------------------------------

@@ -201,7 +201,7 @@ class PretrainedEngine(Engine):
         current, todo = small.copy(), small_masks.copy()
         generator = torch.Generator(device="cpu").manual_seed(seed)
 
-        with self.out_of_memory_hint():
+        with out_of_memory_hint(self.name, self.memory):
             for index, (first, last) in enumerate(windows):
                 def window_progress(fraction: float, message: str, index: int = index) -> None:
                     progress(WINDOWS_SHARE * (index + fraction) / len(windows),
@@ -252,20 +252,21 @@ class PretrainedEngine(Engine):
             return callback_kwargs
         return callback
 
-    @contextlib.contextmanager
-    def out_of_memory_hint(self) -> Iterator[None]:
-        """Turn a CUDA out-of-memory error into :class:`OutOfMemoryError` naming the next mode."""
-        import torch
 
-        try:
-            yield
-        except torch.OutOfMemoryError as e:
-            following = NEXT_MODE.get(self.memory)
-            advice = (f"try --memory {following} (see `shotfill engines`)" if following else
-                      "this is already the mode that needs least GPU memory: lower working_size or window")
-            raise OutOfMemoryError(
-                f"engine '{self.name}': the GPU ran out of memory in memory mode '{self.memory}' ({e}); "
-                f"{advice}. Frames already written stay valid; the job resumes after them.") from None
+@contextlib.contextmanager
+def out_of_memory_hint(engine: str, memory: str) -> Iterator[None]:
+    """Turn a CUDA out-of-memory error into :class:`~shotfill.errors.OutOfMemoryError` naming the next mode."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError as e:
+        following = NEXT_MODE.get(memory)
+        advice = (f"try --memory {following} (see `shotfill engines`)" if following else
+                  "this is already the mode that needs least GPU memory: lower working_size or window")
+        raise OutOfMemoryError(
+            f"engine '{engine}': the GPU ran out of memory in memory mode '{memory}' ({e}); "
+            f"{advice}. Frames already written stay valid; the job resumes after them.") from None
 
 
 def pad_frames(frames: np.ndarray, masks: np.ndarray, step: int, *,
