@@ -556,12 +556,15 @@ def test_the_linear_path_starts_the_vae_as_the_best_linear_code_of_its_size(tmp_
     with torch.no_grad():
         z = vae.encode(x).latent_dist.mode()
         linear = vae.decode(z).sample
-    # the networks' outputs start at zero: the VAE is exactly the linear code, with whitened latents
+    # the networks' outputs start at zero: the VAE is exactly the linear code, one orthonormal basis both ways
     f = vae.spatial_compression
     patches = torch.nn.functional.unfold(x[0].permute(1, 0, 2, 3), f, stride=f)     # (T, 3*f*f, L)
     assert torch.allclose(z[0].permute(1, 0, 2, 3).flatten(2), vae.patch_encode.weight.flatten(1) @ patches
                           + vae.patch_encode.bias[:, None], atol=1e-4)
-    assert abs(z.std().item() - 1.0) < 0.3
+    basis = vae.patch_encode.weight.flatten(1)
+    assert torch.allclose(basis @ basis.T, torch.eye(len(basis)), atol=1e-5)
+    assert torch.equal(vae.patch_decode.weight, vae.patch_encode.weight)
+    assert (z[:, 0].var() > z[:, -1].var())                                            # coarse components first
     error = (linear - x).square().mean().item()
     assert error < (x - x.mean()).square().mean().item() / 10                         # most of the picture kept
     other = tiny_vae(linear_path=True)                                                 # the code of other pictures

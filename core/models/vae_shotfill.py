@@ -16,7 +16,7 @@ A small convolutional KL autoencoder applied frame by frame:
   is also projected linearly onto the latent channels (a convolution with kernel and stride
   ``f``), and each latent back onto a patch; the convolutional encoder and decoder add their
   output to it. :meth:`ShotfillVAE.init_linear_path` sets the two projections to the
-  whitened principal components of patches of the training frames and zeroes the networks'
+  principal components of patches of the training frames and zeroes the networks'
   last layers, so training *starts* as the best linear autoencoder of its size (on real
   footage, 16 components of 4 x 4 x 3 patches reconstruct at about 38 dB) and the networks
   only learn what the linear code misses. Without it, a VAE of this size trained from
@@ -263,13 +263,16 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def init_linear_path(self, pictures: torch.Tensor) -> float:
-        """Set the linear path to the whitened principal components of ``pictures``' patches.
+        """Set the linear path to the principal components of ``pictures``' patches.
 
         ``pictures`` ``(B, 3, T, H, W)`` in [-1, 1]. The encoder projection maps each patch to its
-        first ``latent_channels`` components divided by their standard deviations (unit-variance
-        latents), the decoder projection maps them back; the encoder's mean output and the
-        decoder's output layer are zeroed so the whole VAE is, to start with, exactly this
-        linear code. Returns the fraction of the patches' variance the code keeps.
+        first ``latent_channels`` principal components, the decoder projection maps them back
+        (the same orthonormal basis both ways); the encoder's mean output and the decoder's output
+        layer are zeroed so the whole VAE is, to start with, exactly this linear code. The
+        components are not whitened: the coarse ones keep their larger variance, so the
+        transformer's loss weighs the picture's structure over its finest texture (which the
+        engine takes from the plate anyway); ``scaling_factor`` brings the whole to unit variance.
+        Returns the fraction of the patches' variance the code keeps.
         """
         if self.patch_encode is None:
             raise InputError("init_linear_path: this VAE has no linear path (config linear_path=False)")
@@ -279,12 +282,10 @@ class ShotfillVAE(ModelMixin, ConfigMixin):
         patches = F.unfold(frames, kernel_size=f, stride=f).transpose(1, 2).flatten(0, 1)  # (P, 3*f*f)
         mean = patches.mean(0)
         _, singular, components = torch.linalg.svd(patches - mean, full_matrices=False)
-        std = (singular[:channels] / (len(patches) - 1) ** 0.5).clamp_min(1e-6)
-        basis = components[:channels]  # (C, 3*f*f), rows in unfold's (channel, row, column) order
-        encode = basis / std[:, None]
-        self.patch_encode.weight.copy_(encode.view(channels, -1, f, f))
-        self.patch_encode.bias.copy_(-(encode @ mean))
-        self.patch_decode.weight.copy_((basis * std[:, None]).view(channels, -1, f, f))
+        basis = components[:channels]  # (C, 3*f*f), orthonormal rows in unfold's (channel, row, column) order
+        self.patch_encode.weight.copy_(basis.view(channels, -1, f, f))
+        self.patch_encode.bias.copy_(-(basis @ mean))
+        self.patch_decode.weight.copy_(basis.view(channels, -1, f, f))
         # one bias per picture channel: the patch mean averaged over the patch's positions (natural
         # pictures are stationary, so it hardly varies with the position inside a patch)
         self.patch_decode.bias.copy_(mean.view(-1, f * f).mean(1))
