@@ -490,12 +490,16 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
 
 
 # -- export ---------------------------------------------------------------------------------------
-def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id: str = "shotfill-dit") -> dict:
+def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id: str = "shotfill-dit",
+                      strength: float = 1.0) -> dict:
     """Write the shipped form of a checkpoint: both parts in ``dtype``, and a manifest.
 
-    The manifest names the model (``model_id``), the steps each part trained for and the
-    sha256 of every weight file, which the engine checks at load.
+    The manifest names the model (``model_id``), the steps each part trained for, the sha256
+    of every weight file, which the engine checks at load, and how to sample it: ``strength``
+    (the ``dit`` engine's default for this model, measured with ``shotfill eval``).
     """
+    if not 0 < strength <= 1:
+        raise InputError(f"export: strength must be in (0, 1], got {strength}")
     files = {}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         if not (checkpoint / part / "config.json").is_file():
@@ -506,7 +510,8 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
             files[f"{part}/{weights.name}"] = hashlib.sha256(weights.read_bytes()).hexdigest()
     steps = {part: json.loads((checkpoint / f"{part}_state.json").read_text())["step"]
              for part in ("vae", "transformer") if (checkpoint / f"{part}_state.json").is_file()}
-    manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": steps, "files": files}
+    manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": steps,
+                "sampling": {"strength": strength}, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -531,6 +536,8 @@ def build_parser(prog: str = "shotfill train") -> argparse.ArgumentParser:
     export.add_argument("--out", required=True)
     export.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
     export.add_argument("--model-id", default="shotfill-dit", help="the model's name in the manifest and EXR headers")
+    export.add_argument("--strength", type=float, default=1.0,
+                        help="the dit engine's default strength for this model (1: from noise; below: refine the flow result)")
     return parser
 
 
@@ -543,7 +550,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "shotfill train") -> int
     try:
         if args.part == "export":
             manifest = export_checkpoint(Path(args.checkpoint), Path(args.out), getattr(torch, args.dtype),
-                                         args.model_id)
+                                         args.model_id, args.strength)
             log(f"exported {len(manifest['files'])} weight files to {args.out}")
             return 0
         if args.resume and args.init:

@@ -147,6 +147,29 @@ def test_tampered_weights_are_refused(tiny_model, tmp_path):
         DiTEngine(model=str(copy))
 
 
+def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(tiny_model, tmp_path):
+    import shutil
+
+    assert DiTEngine(model=tiny_model).strength == 1.0                  # the manifest recommends nothing
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["sampling"] = {"strength": 0.4}
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    refining = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2)
+    assert refining.strength == 0.4
+    assert DiTEngine(model=str(model), strength=1.0).strength == 1.0     # the option wins
+    plan = FramePlan.extend(range(10), 4, context=2)
+    frames, masks = window_of(plan)
+    steps = []
+    refined = refining.generate(plan, frames, masks, progress=lambda f, m: steps.append(m))
+    assert sum("denoising step" in m for m in steps) == 2                # the last 40% of a 5-step path
+    from_noise = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2, strength=1.0)
+    assert not np.allclose(refined, from_noise.generate(plan, frames, masks))
+    with pytest.raises(InputError, match="strength"):
+        DiTEngine(model=tiny_model, strength=1.5)
+
+
 def test_missing_manifest_is_refused(tmp_path):
     with pytest.raises(EngineUnavailableError, match="manifest.json"):
         DiTEngine(model=str(tmp_path))

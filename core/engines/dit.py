@@ -80,7 +80,8 @@ class DiTEngine(Engine):
             working pixels, of the Gaussian that splits them.
         strength: noise level denoising starts from. 1 generates from pure noise; below 1 the
             ``flow`` engine's result at working size is the first guess, noised to that level, and
-            the model refines it (see :func:`shotfill.models.sample`).
+            the model refines it (see :func:`shotfill.models.sample`). By default, the strength
+            the checkpoint's manifest recommends (``sampling.strength``), else 1.
     """
 
     name: ClassVar[str] = "dit"
@@ -88,7 +89,7 @@ class DiTEngine(Engine):
 
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
-                 strength: float = 1.0):
+                 strength: float | None = None):
         _check_whole("working_size", working_size, minimum=1)
         _check_whole("steps", steps, minimum=1)
         _check_whole("window", window, minimum=2)
@@ -98,13 +99,14 @@ class DiTEngine(Engine):
         if not isinstance(detail_scale, (int, float)) or isinstance(detail_scale, bool) or not detail_scale > 0:
             raise InputError(f"engine option detail_scale: expected a positive number, got {detail_scale!r}")
         self.detail_scale = float(detail_scale)
+        self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
+        self.model_id, self.checksum, sampling = _verify_manifest(self.model_dir)
+        strength = sampling.get("strength", 1.0) if strength is None else strength
         if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
             raise InputError(f"engine option strength: expected a number in (0, 1], got {strength!r}")
         self.strength = float(strength)
-        self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
         self.working_size, self.steps, self.window, self.overlap, self.detail = (
             working_size, steps, window, overlap, bool(detail))
-        self.model_id, self.checksum = _verify_manifest(self.model_dir)
         self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
         self.transformer = ShotfillTransformer3DModel.from_pretrained(
             self.model_dir / "transformer", torch_dtype=torch.float32).eval()
@@ -228,8 +230,9 @@ def _from_model(pictures: torch.Tensor) -> np.ndarray:
     return ((pictures[0].permute(1, 2, 3, 0) + 1) / 2).float().numpy()
 
 
-def _verify_manifest(folder: Path) -> tuple[str, str]:
-    """Check every weight file against the manifest; return the model id and the checksum of the manifest's sums."""
+def _verify_manifest(folder: Path) -> tuple[str, str, dict]:
+    """Check every weight file against the manifest; return the model id, the checksum of the
+    manifest's sums and its sampling defaults."""
     manifest_file = folder / MANIFEST
     if not manifest_file.is_file():
         raise EngineUnavailableError(f"{folder}: no {MANIFEST} (not a dit checkpoint, or the shipped one is missing)")
@@ -252,7 +255,10 @@ def _verify_manifest(folder: Path) -> tuple[str, str]:
         if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise EngineUnavailableError(f"{path}: sha256 does not match {MANIFEST} (damaged or altered weights)")
     checksum = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-    return str(manifest.get("model", folder.name)), checksum
+    sampling = manifest.get("sampling", {})
+    if not isinstance(sampling, dict):
+        raise EngineUnavailableError(f"{manifest_file}: 'sampling' must be an object")
+    return str(manifest.get("model", folder.name)), checksum, sampling
 
 
 def _check_whole(name: str, value, *, minimum: int) -> None:
