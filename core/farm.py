@@ -276,7 +276,7 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
                   engine: str | None = None, seed: int | None = None, prompt: str | None = None,
                   output_dir=None, gpu: bool | None = None, timeout_s: int = DEFAULT_TIMEOUT_S,
                   rate: float | None = None, write_mode: str = "track", export_format: str | None = None,
-                  shotfill_command: str | None = None) -> Path:
+                  shotfill_command: str | None = None, engine_options: dict | None = None) -> Path:
     """Write an Open Job Description job bundle for an edit's targets, or for one job spec.
 
     ``source`` is an edit (every ready bridge and fill target by default; ``targets`` names
@@ -286,7 +286,9 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
     per target (default: ``<edit folder>/<edit stem>_shotfill``; a job spec keeps its own
     output folder unless it is given). ``gpu`` asks the farm for a GPU for Generate tasks (default: for every engine
     but flow and baseline). ``shotfill_command`` is the ``shotfill`` executable on the workers
-    (default: this environment's console script). Returns the bundle folder.
+    (default: this environment's console script). ``engine_options`` (``model``, ``memory``,
+    ``steps``...) go into every target's job; a job spec's are updated with them. Returns the
+    bundle folder.
     """
     from .cli import is_edit
     from .engines import DEFAULT_ENGINE
@@ -306,18 +308,20 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
         engine, seed, prompt = engine or DEFAULT_ENGINE, seed or 0, prompt or ""
     elif targets is not None or extend_frames is not None:
         raise InputError(f"{source} is a job spec (one target): targets and extend frames apply to edits only")
-    settings = {"engine": engine, "seed": seed, "prompt": prompt, "extend_frames": extend_frames,
+    engine_options = dict(engine_options or {})
+    settings = {"engine": engine, "engine_options": engine_options, "seed": seed, "prompt": prompt,
+                "extend_frames": extend_frames,
                 "output_dir": str(Path(output_dir).expanduser().resolve()) if output_dir else None,
                 "rate": rate, "write_mode": write_mode, "export_format": export_format}
     identity = {"source": str(source), "content": _digest(source), "settings": settings}
     bundle_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     if edit:
         plan = _plan_edit(source, bundle_id, targets=targets, extend_frames=extend_frames, engine=engine,
-                          seed=seed, prompt=prompt, output_dir=output_dir, rate=rate, write_mode=write_mode,
-                          export_format=export_format)
+                          engine_options=engine_options, seed=seed, prompt=prompt, output_dir=output_dir,
+                          rate=rate, write_mode=write_mode, export_format=export_format)
     else:
-        plan = _plan_job_file(source, bundle_id, engine=engine, seed=seed, prompt=prompt,
-                              output_dir=output_dir)
+        plan = _plan_job_file(source, bundle_id, engine=engine, engine_options=engine_options, seed=seed,
+                              prompt=prompt, output_dir=output_dir)
     engines = {spec.engine for spec in plan.jobs.values()}
     needs_gpu = gpu if gpu is not None else bool(engines - CPU_ENGINES)
     return _write_bundle(Path(out_dir), plan, bundle_id=bundle_id, source=source, gpu=needs_gpu,
@@ -338,8 +342,8 @@ class _Plan:
     skipped: dict                   # target id -> why it was left out
 
 
-def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, seed, prompt, output_dir,
-               rate, write_mode, export_format) -> _Plan:
+def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, engine_options, seed, prompt,
+               output_dir, rate, write_mode, export_format) -> _Plan:
     from . import timeline as tl
 
     if extend_frames is not None and (not isinstance(extend_frames, int) or isinstance(extend_frames, bool)
@@ -360,6 +364,7 @@ def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, se
             "edit": {"path": str(edit), "target": t.id, "rate": rate, "write_mode": write_mode,
                      "write_timeline": False},
             "engine": engine,
+            "engine_options": engine_options,
             "seed": derive_seed(seed, t.id),
             "prompt": prompt,
             "output": {"dir": str(out_root / t.id), "name": _safe_name(f"{edit.stem}_{t.id}")},
@@ -419,7 +424,7 @@ def _cannot_place(spec: JobSpec) -> str | None:
     return None
 
 
-def _plan_job_file(path: Path, bundle_id: str, *, engine, seed, prompt, output_dir) -> _Plan:
+def _plan_job_file(path: Path, bundle_id: str, *, engine, engine_options, seed, prompt, output_dir) -> _Plan:
     spec = JobSpec.load(path)
     d = spec.to_dict()
     if spec.edit is not None:
@@ -440,6 +445,7 @@ def _plan_job_file(path: Path, bundle_id: str, *, engine, seed, prompt, output_d
     d["seed"] = derive_seed(spec.seed if seed is None else seed, target)
     if engine is not None:
         d["engine"] = engine
+    d["engine_options"] = {**d.get("engine_options", {}), **engine_options}
     if prompt is not None:
         d["prompt"] = prompt
     job = JobSpec.from_dict(d)
@@ -799,6 +805,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", help="engine (default flow; a job.json keeps its own)")
     p.add_argument("--seed", type=int, help="the bundle's seed; each target's is derived from it (default 0)")
     p.add_argument("--prompt", help="text prompt, for engines with text conditioning")
+    p.add_argument("--model", help="model for model engines: a folder (the same path on every worker) or a name")
+    p.add_argument("--memory", help="GPU memory mode for wan-vace and ltx (see `shotfill engines`)")
+    p.add_argument("--steps", type=int, help="denoising steps (model engines)")
+    p.add_argument("--manifest", metavar="FILE", help="model manifest other than the shipped one")
+    p.add_argument("--engine-option", action="append", metavar="KEY=VALUE", help="any other engine option (repeatable)")
     p.add_argument("--output-dir", metavar="DIR",
                    help="frames go to DIR/<target>/ (default: next to the edit)")
     gpu = p.add_mutually_exclusive_group()
@@ -851,10 +862,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_export(args) -> int:
+    from .cli import engine_options
+
     bundle = export_bundle(args.source, args.out, targets=args.targets, extend_frames=args.extend_frames,
                            engine=args.engine, seed=args.seed, prompt=args.prompt, output_dir=args.output_dir,
                            gpu=args.gpu, timeout_s=args.timeout, rate=args.rate, write_mode=args.write_mode,
-                           export_format=args.export, shotfill_command=args.shotfill_command)
+                           export_format=args.export, shotfill_command=args.shotfill_command,
+                           engine_options=engine_options(args))
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
     print(f"bundle: {bundle}")
     for target in manifest["targets"]:

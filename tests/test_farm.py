@@ -129,7 +129,13 @@ def test_export_asks_for_a_gpu_for_generative_engines_and_takes_named_extensions
     generate = yaml.safe_load((bundle / "template.yaml").read_text())["steps"][1]
     assert generate["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
     spec = farm.Bundle.load(bundle).job("V1.clip2.tail")
-    assert spec.frames == 12 and spec.engine == "wan-vace"
+    assert spec.frames == 12 and spec.engine == "wan-vace" and spec.engine_options == {}
+    with_model = farm.export_bundle(edit, tmp_path / "m", engine="wan-vace", targets=["V1.clip2.tail"],
+                                    extend_frames=12, shotfill_command="x",
+                                    engine_options={"model": "/models/wan2.1-vace-14b", "memory": "group"})
+    assert farm.Bundle.load(with_model).job("V1.clip2.tail").engine_options == {
+        "model": "/models/wan2.1-vace-14b", "memory": "group"}
+    assert farm.Bundle.load(with_model).job("V1.clip2.tail").job_id != spec.job_id      # another job
 
     with pytest.raises(InputError, match="V1.clip2.tail.*extension"):
         farm.export_bundle(edit, tmp_path / "c", targets=["V1.clip2.tail"], shotfill_command="x")
