@@ -90,3 +90,15 @@ def test_running_out_of_gpu_memory_names_the_next_mode():
         with out_of_memory_hint("ltx", "gpu"):
             raise ValueError("not memory")
     assert pretrained.NEXT_MODE["gpu"] == "offload"
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("steps", 0, "option steps"), ("window", 0, "option window"), ("overlap", 0, "option overlap"),
+    ("working_size", 0, "option working_size"), ("window", 10, "4k\\+1"), ("guidance_scale", 0, "guidance_scale"),
+])
+def test_bad_options_are_named_not_replaced_by_defaults(option, value, needle):
+    from shotfill.engines import get_engine
+
+    pytest.importorskip("transformers", reason="the pretrained engines need the [pretrained] extra")
+    with pytest.raises(InputError, match=needle):      # refused before any model is looked for
+        get_engine("wan-vace", memory="cpu", **{option: value})

@@ -54,7 +54,7 @@ from ..resources import RESOURCES
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
 from .flow import FlowEngine
-from .working import at_plate, plan_windows, to_working, working_size
+from .working import at_plate, plan_windows, positive_option, to_working, whole_option, working_size
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
@@ -90,15 +90,13 @@ class DiTEngine(Engine):
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
                  strength: float | None = None):
-        _check_whole("working_size", working_size, minimum=1)
-        _check_whole("steps", steps, minimum=1)
-        _check_whole("window", window, minimum=2)
-        _check_whole("overlap", overlap, minimum=1)
+        whole_option("working_size", working_size, 1)
+        whole_option("steps", steps, 1)
+        whole_option("window", window, 2)
+        whole_option("overlap", overlap, 1)
         if overlap >= window:
             raise InputError(f"engine options: overlap ({overlap}) must be smaller than window ({window})")
-        if not isinstance(detail_scale, (int, float)) or isinstance(detail_scale, bool) or not detail_scale > 0:
-            raise InputError(f"engine option detail_scale: expected a positive number, got {detail_scale!r}")
-        self.detail_scale = float(detail_scale)
+        self.detail_scale = positive_option("detail_scale", detail_scale)
         self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
         self.model_id, self.checksum, sampling = _verify_manifest(self.model_dir)
         strength = sampling.get("strength", 1.0) if strength is None else strength
@@ -259,8 +257,3 @@ def _verify_manifest(folder: Path) -> tuple[str, str, dict]:
     if not isinstance(sampling, dict):
         raise EngineUnavailableError(f"{manifest_file}: 'sampling' must be an object")
     return str(manifest.get("model", folder.name)), checksum, sampling
-
-
-def _check_whole(name: str, value, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"engine option {name}: expected a whole number of at least {minimum}, got {value!r}")

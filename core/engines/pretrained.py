@@ -49,7 +49,7 @@ from ..errors import EngineUnavailableError, InputError, OutOfMemoryError
 from ..plan import FramePlan, TaskKind
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
-from .working import at_plate, plan_windows, to_working, working_size
+from .working import at_plate, plan_windows, positive_option, to_working, whole_option, working_size
 
 #: ``--memory`` modes, least saving first; the trade-offs, as ``shotfill engines`` and the README show them
 MEMORY_MODES = {
@@ -123,28 +123,30 @@ class PretrainedEngine(Engine):
         if missing:
             raise EngineUnavailableError(f"engine '{self.name}' needs {', '.join(missing)}: "
                                          "pip install 'shotfill[pretrained]'")
-        self.working_size = _whole("working_size", working_size or self.default_working_size, self.size_multiple)
+        def given(value, default):  # None takes the engine's default; anything else is checked as given
+            return default if value is None else value
+
+        self.working_size = whole_option("working_size", given(working_size, self.default_working_size),
+                                         self.size_multiple)
         if self.working_size % self.size_multiple:
             raise InputError(f"engine option working_size: must be a multiple of {self.size_multiple}, "
                              f"got {self.working_size}")
-        self.steps = _whole("steps", steps or self.default_steps, 1)
-        self.window = _whole("window", window or self.default_window, self.frame_step + 1)
+        self.steps = whole_option("steps", given(steps, self.default_steps), 1)
+        self.window = whole_option("window", given(window, self.default_window), self.frame_step + 1)
         if (self.window - 1) % self.frame_step:
             raise InputError(f"engine option window: {self.name} takes {self.frame_step}k+1 frames, got {self.window}")
-        self.overlap = _whole("overlap", overlap or self.default_overlap, 1)
+        self.overlap = whole_option("overlap", given(overlap, self.default_overlap), 1)
         if self.overlap >= self.window:
-            raise InputError(f"engine options: overlap ({overlap}) must be smaller than window ({self.window})")
-        self.guidance_scale = _positive("guidance_scale", self.default_guidance if guidance_scale is None
-                                        else guidance_scale)
-        self.frame_rate = _positive("frame_rate", frame_rate)
-        self.detail_scale = _positive("detail_scale", detail_scale)
+            raise InputError(f"engine options: overlap ({self.overlap}) must be smaller than window ({self.window})")
+        self.guidance_scale = positive_option("guidance_scale", given(guidance_scale, self.default_guidance))
+        self.frame_rate = positive_option("frame_rate", frame_rate)
+        self.detail_scale = positive_option("detail_scale", detail_scale)
         self.detail, self.negative_prompt = bool(detail), str(negative_prompt)
         if memory not in MEMORY_MODES:
             raise InputError(f"engine option memory: '{memory}' is not one of {', '.join(MEMORY_MODES)}")
 
         self.model = open_model(model, engine=self.family, manifest=manifest)
         self.memory = choose_memory_mode(memory, self.model.entry.gpu_memory_gib)
-        self.device = "cpu" if self.memory == "cpu" else "cuda"
         import torch
 
         self.dtype = torch.float32 if self.memory == "cpu" else torch.bfloat16
@@ -215,8 +217,8 @@ class PretrainedEngine(Engine):
                     info["warnings"].append(
                         f"window {index + 1}: {last - first} frames rounded up to {len(padded)} "
                         f"({self.name} takes {self.frame_step}k+1); the extra frames are generated and dropped")
-                pictures = self.run_window(np.clip(padded, 0.0, 1.0), padded_masks, prompt=prompt or "", generator=generator,
-                                           progress=window_progress, cancel=cancel)[keep]
+                pictures = self.run_window(np.clip(padded, 0.0, 1.0), padded_masks, prompt=prompt or "",
+                                           generator=generator, progress=window_progress, cancel=cancel)[keep]
                 new = [first + t for t in range(last - first) if todo[first + t].any()]
                 generated = pictures[[t - first for t in new]]
                 if chained:  # anchored to the real plate before it serves as the next window's context
@@ -333,15 +335,3 @@ def apply_memory_mode(pipe, memory: str) -> None:
         pipe.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"), **level)
     else:  # pragma: no cover - choose_memory_mode returns only the modes above
         raise InputError(f"memory mode '{memory}'")
-
-
-def _whole(name: str, value, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"engine option {name}: expected a whole number of at least {minimum}, got {value!r}")
-    return value
-
-
-def _positive(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise InputError(f"engine option {name}: expected a positive number, got {value!r}")
-    return float(value)

@@ -20,6 +20,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..plan import FramePlan
 from ..seam import anchor_to_plate
 from .base import CancelFn
@@ -108,3 +109,17 @@ def at_plate(plan: FramePlan, frames: np.ndarray, masks: np.ndarray, small: np.n
         sigma = detail_scale * max(height / small.shape[1], width / small.shape[2])
         result = add_plate_detail(result, flow_result, sigma)
     return result.astype(np.float32), info
+
+
+def whole_option(name: str, value, minimum: int) -> int:
+    """An engine option that must be a whole number of at least ``minimum``; returns it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"engine option {name}: expected a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def positive_option(name: str, value) -> float:
+    """An engine option that must be a positive number; returns it as a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise InputError(f"engine option {name}: expected a positive number, got {value!r}")
+    return float(value)
