@@ -300,12 +300,7 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--prompt", default="", help="text prompt, for engines with text conditioning")
     p.add_argument("--context", type=int, help="known frames each side (default: the engine's)")
-    p.add_argument("--model", help="model: a checkpoint folder, or a name from `shotfill models list` (default: the engine's)")
-    p.add_argument("--manifest", metavar="FILE", help="model manifest other than the shipped one (wan-vace, ltx)")
-    p.add_argument("--memory", help="GPU memory mode for wan-vace and ltx (see `shotfill engines`; default auto)")
-    p.add_argument("--steps", type=int, help="denoising steps (model engines; default: the engine's)")
-    p.add_argument("--engine-option", action="append", metavar="KEY=VALUE",
-                   help="any other engine option, e.g. working_size=512 (repeatable)")
+    engine_option_arguments(p)
     p.add_argument("--target", metavar="ID", help="with an EDIT source: the target id from `shotfill plan`")
     p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
     p.add_argument("--write-mode", choices=("track", "replace"), default="track",
@@ -321,6 +316,17 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
     p.add_argument("--no-preview", action="store_true", help="do not write the contact sheet")
     p.add_argument("--events", choices=EVENT_MODES, default="human",
                    help="jsonl: one JSON event per line on stdout (for the panel); openjd: Open Job Description progress lines")
+
+
+def engine_option_arguments(p: argparse.ArgumentParser) -> None:
+    """The options :func:`engine_options` reads, for every command that runs an engine."""
+    p.add_argument("--model", help="model: a checkpoint folder (the same path on every farm worker), or a name "
+                                   "from `shotfill models list` (default: the engine's)")
+    p.add_argument("--manifest", metavar="FILE", help="model manifest other than the shipped one (wan-vace, ltx)")
+    p.add_argument("--memory", help="GPU memory mode for wan-vace and ltx (see `shotfill engines`; default auto)")
+    p.add_argument("--steps", type=int, help="denoising steps (model engines; default: the engine's)")
+    p.add_argument("--engine-option", action="append", metavar="KEY=VALUE",
+                   help="any other engine option, e.g. working_size=512 (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:

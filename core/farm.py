@@ -791,6 +791,8 @@ def _openjd_command() -> str:
 # command line: `shotfill farm ...`
 # ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .cli import engine_option_arguments
+
     parser = argparse.ArgumentParser(
         prog="shotfill farm", description="Open Job Description job bundles for render farms.",
         epilog="Exit codes: 0 done, 2 bad input, 3 cancelled, 1 internal error.")
@@ -805,11 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", help="engine (default flow; a job.json keeps its own)")
     p.add_argument("--seed", type=int, help="the bundle's seed; each target's is derived from it (default 0)")
     p.add_argument("--prompt", help="text prompt, for engines with text conditioning")
-    p.add_argument("--model", help="model for model engines: a folder (the same path on every worker) or a name")
-    p.add_argument("--memory", help="GPU memory mode for wan-vace and ltx (see `shotfill engines`)")
-    p.add_argument("--steps", type=int, help="denoising steps (model engines)")
-    p.add_argument("--manifest", metavar="FILE", help="model manifest other than the shipped one")
-    p.add_argument("--engine-option", action="append", metavar="KEY=VALUE", help="any other engine option (repeatable)")
+    engine_option_arguments(p)
     p.add_argument("--output-dir", metavar="DIR",
                    help="frames go to DIR/<target>/ (default: next to the edit)")
     gpu = p.add_mutually_exclusive_group()
