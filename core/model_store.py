@@ -503,15 +503,16 @@ def _check_folder(folder: Path, entry: ModelEntry, progress: ProgressFn | None, 
         if actual != spec["sha256"]:
             mismatched.append(f"{rel} (sha256 {actual[:12]}…, expected {spec['sha256'][:12]}… "
                               f"from the {spec['source']})")
-        size = (folder / rel).stat().st_size
-        checked[rel] = {"size": size, "sha256": actual, "source": spec["source"]}
-        done += size
+        checked[rel] = {"size": stat.st_size, "sha256": actual, "source": spec["source"]}
+        done += stat.st_size
     if mismatched:
         raise ModelCheckError(f"{folder}: checksum mismatch: {_names(mismatched)}")
-    try:
-        _write_json_atomic(folder / VERIFIED_STAMP, {"version": RECORD_VERSION, "name": entry.name, "files": stamped})
-    except OSError:  # a read-only model folder (shared storage): every open hashes again
-        pass
+    if stamped != stamp:  # something was hashed: record it (an open that trusted every file writes nothing)
+        try:
+            _write_json_atomic(folder / VERIFIED_STAMP,
+                               {"version": RECORD_VERSION, "name": entry.name, "files": stamped})
+        except OSError:  # a read-only model folder (shared storage): every open hashes again
+            pass
     if progress is not None:
         progress(1.0, f"verified {entry.name}")
     return VerifiedModel(entry=entry, path=folder.resolve(), checksum=_checksum(checked), files=checked)

@@ -172,7 +172,9 @@ def test_engines_rehash_only_what_changed_since_the_last_check(tiny, monkeypatch
     hashed = []
     real = model_store.sha256_file
     monkeypatch.setattr(model_store, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    stamped = (folder / model_store.VERIFIED_STAMP).stat().st_mtime_ns
     model_store.open_model(folder, engine="wan-vace", manifest=manifest)
+    assert (folder / model_store.VERIFIED_STAMP).stat().st_mtime_ns == stamped      # nothing new to record
     weights = lambda: sorted(name for name in hashed if name.endswith(".safetensors"))  # noqa: E731
     assert weights() == []                                             # nothing changed: no weight re-read
     model_store.verify(folder, manifest=manifest)                      # `shotfill models verify` always re-reads
