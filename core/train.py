@@ -54,7 +54,9 @@ import torch
 from .colour import ColourTransform
 from .errors import InputError, ShotfillError
 from .media import MOVIE_SUFFIXES, SEQUENCE_SUFFIXES, open_source
+from .engines.flow import FlowEngine
 from .models import ShotfillTransformer3DModel, ShotfillVAE, flow_matching_loss, random_generate_mask
+from .plan import FramePlan
 from .scene import CameraMove, ShotSpec, render_shot
 
 #: environment variable naming the shared-data root recipe paths are relative to
@@ -72,7 +74,11 @@ class TrainPreset:
     ``pool_short_side``: footage is resized to this short side (and procedural shots
     rendered at it) before cropping; ``crop`` is the square training crop in pixels and
     ``frames`` the transformer's clip length. ``bf16`` turns on bfloat16 autocast (for
-    GPUs; on this CPU bf16 convolutions are far slower than float32).
+    GPUs; on this CPU bf16 convolutions are far slower than float32). ``refine_share`` of
+    the transformer's samples are refinement samples: they start from the ``flow`` engine's
+    result on the sample's plan, noised to a level in ``refine_sigma``, and learn to reach
+    the truth from there (see :func:`shotfill.models.flow_matching_loss`), which is how the
+    ``dit`` engine samples at a strength below 1.
     """
 
     dit_size: str
@@ -92,6 +98,8 @@ class TrainPreset:
     bf16: bool
     checkpoint_seconds: float
     log_every: int
+    refine_share: float = 0.0
+    refine_sigma: tuple[float, float] = (0.05, 0.5)
 
 
 PRESETS: dict[str, TrainPreset] = {
@@ -104,7 +112,7 @@ PRESETS: dict[str, TrainPreset] = {
         vae_config={"block_out_channels": (32, 64, 128), "linear_path": True},
         pool_short_side=144, crop=128, frames=16, vae_batch=4, dit_batch=4, vae_lr=6e-4, dit_lr=4e-4, warmup_steps=50, procedural_shots=64, procedural_frames=24,
         encode_frames=640, bf16=False,
-        checkpoint_seconds=300.0, log_every=10,
+        checkpoint_seconds=300.0, log_every=10, refine_share=0.75, refine_sigma=(0.05, 0.5),
     ),
     # a GPU run: the large transformer, bigger crops and longer clips, bf16 autocast
     "gpu": TrainPreset(
@@ -112,7 +120,7 @@ PRESETS: dict[str, TrainPreset] = {
         vae_config={"block_out_channels": (64, 128, 256, 256), "layers_per_block": 2, "linear_path": True},
         pool_short_side=288, crop=256, frames=16, vae_batch=16, dit_batch=8, vae_lr=3e-4, dit_lr=1e-4,
         warmup_steps=1000, procedural_shots=512, procedural_frames=48, encode_frames=200_000, bf16=True, checkpoint_seconds=900.0,
-        log_every=50,
+        log_every=50, refine_share=0.5, refine_sigma=(0.05, 0.5),
     ),
     # for tests: seconds, not minutes
     "tiny": TrainPreset(
@@ -120,6 +128,7 @@ PRESETS: dict[str, TrainPreset] = {
         pool_short_side=48, crop=32,
         frames=4, vae_batch=2, dit_batch=2, vae_lr=2e-3, dit_lr=2e-3, warmup_steps=0, procedural_shots=2,
         procedural_frames=6, encode_frames=64, bf16=False, checkpoint_seconds=300.0, log_every=1,
+        refine_share=0.5,
     ),
 }
 
@@ -290,10 +299,12 @@ def sample_crops(rng: np.random.Generator, clips: Sequence[Clip], batch: int, cr
 
 @dataclasses.dataclass
 class LatentClip:
-    """Scaled VAE latents ``(C, T, h, w)`` of one clip, and its sampling weight."""
+    """Scaled VAE latents ``(C, T, h, w)`` of one clip, its pictures ``(T, H, W, 3)`` (float16, the
+    working encoding) and its sampling weight."""
 
     latents: torch.Tensor
     weight: float
+    pictures: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -321,27 +332,91 @@ def encode_clips(vae: ShotfillVAE, clips: Sequence[Clip], min_frames: int, budge
             vae.encode(chunk.permute(3, 0, 1, 2).unsqueeze(0)).latent_dist.mode()[0]  # (C, t, h, w)
             for chunk in pictures.split(16)
         ]
-        encoded.append(LatentClip(vae.scale_latents(torch.cat(latents, dim=1)), 1.0))
+        encoded.append(LatentClip(vae.scale_latents(torch.cat(latents, dim=1)), 1.0,
+                                  clip.frames[start : start + length]))
         total += length
     log(f"data: encoded {total} frames in {len(encoded)} segments")
     return encoded
 
 
 def sample_latent_clips(
-    rng: np.random.Generator, clips: Sequence[LatentClip], batch: int, frames: int, size: int
-) -> torch.Tensor:
-    """Random clips ``(B, C, frames, size, size)`` of latents: random start, stride 1 or 2, time reversed half the time."""
+    rng: np.random.Generator, clips: Sequence[LatentClip], batch: int, frames: int, size: int,
+    compression: int | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, np.ndarray]:
+    """Random clips ``(B, C, frames, size, size)`` of latents: random start, stride 1 or 2, time reversed half the time.
+
+    With ``compression`` (the VAE's spatial factor), also the pictures of the same clips,
+    ``(B, frames, size * compression, size * compression, 3)`` float32.
+    """
     weights = np.array([c.weight for c in clips], np.float64)
-    out = []
+    out, pictures = [], []
     for _ in range(batch):
-        latents = clips[int(rng.choice(len(clips), p=weights / weights.sum()))].latents
+        chosen = clips[int(rng.choice(len(clips), p=weights / weights.sum()))]
+        latents = chosen.latents
         length, height, width = latents.shape[1:]
         stride = 2 if length >= 2 * frames - 1 and rng.random() < 0.3 else 1
         start = int(rng.integers(length - stride * (frames - 1)))
         top, left = int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1))
-        clip = latents[:, start : start + stride * (frames - 1) + 1 : stride, top : top + size, left : left + size]
-        out.append(clip.flip(1) if rng.random() < 0.5 else clip)
-    return torch.stack(out)
+        span = slice(start, start + stride * (frames - 1) + 1, stride)
+        clip = latents[:, span, top : top + size, left : left + size]
+        reverse = rng.random() < 0.5
+        out.append(clip.flip(1) if reverse else clip)
+        if compression is not None:
+            if chosen.pictures is None:
+                raise InputError("sample_latent_clips: these latent clips were encoded without their pictures")
+            f = compression
+            crop = chosen.pictures[span, top * f : (top + size) * f, left * f : (left + size) * f].astype(np.float32)
+            pictures.append(crop[::-1] if reverse else crop)
+    if compression is None:
+        return torch.stack(out)
+    return torch.stack(out), np.ascontiguousarray(np.stack(pictures))
+
+
+def plan_of_mask(mask: torch.Tensor) -> FramePlan:
+    """The plan a training mask ``(1, T, h, w)`` (1 = generate) stands for.
+
+    Masks of :func:`~shotfill.models.random_generate_mask`: whole generated frames after
+    the known ones (extend forward), before them (extend backward) or between them
+    (bridge), or a region of every frame (fill).
+    """
+    covered = mask[0].flatten(1)
+    whole, none = covered.amin(1) > 0, covered.amax(1) == 0
+    if not bool((whole | none).all()) or bool(whole.all()) or bool(none.all()):
+        return FramePlan.fill(range(mask.shape[1]))
+    generated = [t for t in range(mask.shape[1]) if bool(whole[t])]
+    first, last = generated[0], generated[-1]
+    if last - first + 1 != len(generated):
+        raise InputError(f"plan_of_mask: generated frames {generated} are not one run")
+    known_before, known_after = list(range(first)), list(range(last + 1, mask.shape[1]))
+    if known_before and known_after:
+        return FramePlan.bridge(known_before, known_after, len(generated), context=mask.shape[1])
+    if known_before:
+        return FramePlan.extend(known_before, len(generated), context=mask.shape[1])
+    return FramePlan.extend(known_after, len(generated), backward=True, context=mask.shape[1])
+
+
+@torch.no_grad()
+def flow_prior_latents(vae: ShotfillVAE, latents: torch.Tensor, mask: torch.Tensor, pictures: np.ndarray,
+                       refine: Sequence[bool]) -> torch.Tensor:
+    """First guesses for refinement samples: the ``flow`` engine's result, encoded as the ``dit`` engine does.
+
+    For each sample with ``refine`` set, the generated pixels (the latent mask scaled up
+    to the pictures) are zeroed and the :class:`~shotfill.engines.flow.FlowEngine` makes
+    them again from the known ones on the sample's plan (:func:`plan_of_mask`); every
+    frame with a generated latent is encoded. Other samples keep their clean latents.
+    """
+    prior = latents.clone()
+    f = vae.spatial_compression
+    for b in np.flatnonzero(np.asarray(refine, bool)):
+        plan = plan_of_mask(mask[b].cpu())
+        pixel_mask = mask[b, 0].cpu().repeat_interleave(f, 1).repeat_interleave(f, 2).numpy().astype(np.float32)
+        frames = pictures[b] * (1.0 - pixel_mask[..., None])
+        guess = FlowEngine().generate(plan, frames, pixel_mask)
+        touched = [t for t in range(len(plan)) if bool(pixel_mask[t].any())]
+        picture = (torch.from_numpy(np.ascontiguousarray(guess[touched])) * 2 - 1).permute(3, 0, 1, 2)[None]
+        encoded = vae.encode(picture.to(latents.device)).latent_dist.mode()
+        prior[b, :, touched] = vae.scale_latents(encoded)[0]
+    return prior
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -477,14 +552,30 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
     generator = torch.Generator(device).manual_seed(args.seed)
     size = preset.crop // vae.spatial_compression
 
+    refine_share = preset.refine_share if args.refine_share is None else args.refine_share
+    if not 0 <= refine_share <= 1:
+        raise InputError(f"--refine-share must be in [0, 1], got {refine_share}")
+    log(f"dit: {refine_share:.0%} of samples refine the flow engine's result (noise levels {preset.refine_sigma})")
+
     def loss(step: int) -> dict:
         rng = np.random.default_rng([args.seed, step])
-        latents = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size).to(device)
+        if refine_share == 0:  # the draws of a run without refinement samples, unchanged
+            latents = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size).to(device)
+        else:
+            latents, pictures = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size,
+                                                    vae.spatial_compression)
+            latents = latents.to(device)
         mask = random_generate_mask(
             (preset.dit_batch, preset.frames, size, size), torch.Generator().manual_seed(int(rng.integers(2**31)))
         ).to(device)
+        if refine_share == 0:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16):
+                return {"loss": flow_matching_loss(transformer, latents, mask, generator)}
+        refine = rng.random(preset.dit_batch) < refine_share
+        prior = flow_prior_latents(vae, latents, mask, pictures, refine)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16):
-            return {"loss": flow_matching_loss(transformer, latents, mask, generator)}
+            return {"loss": flow_matching_loss(transformer, latents, mask, generator, prior_latents=prior,
+                                               refine=torch.from_numpy(refine), refine_sigma=preset.refine_sigma)}
 
     trainer.run(loss, args.steps, args.seconds)
 
@@ -531,6 +622,10 @@ def build_parser(prog: str = "shotfill train") -> argparse.ArgumentParser:
         sub.add_argument("--seconds", type=float, help="stop after this many seconds of this run")
         sub.add_argument("--shared", help=f"root recipe footage paths are relative to (default ${SHARED_ENV})")
         sub.add_argument("--seed", type=int, default=0)
+        if part == "dit":
+            sub.add_argument("--refine-share", type=float,
+                             help="share of samples that learn to refine the flow engine's result "
+                                  "(default: the preset's)")
     export = commands.add_parser("export", help="write a checkpoint in the shipped form, with a manifest")
     export.add_argument("checkpoint")
     export.add_argument("--out", required=True)

@@ -266,6 +266,36 @@ def test_the_loss_is_zero_for_the_exact_velocity_and_counts_generated_latents_on
         flow_matching_loss(oracle, clean, torch.zeros_like(mask), torch.Generator().manual_seed(0))
 
 
+def test_refinement_samples_learn_to_reach_the_clean_latents_not_to_keep_the_guess():
+    clean, mask = latents(shape=(2, CHANNELS, 4, 4, 6)), extend_forward_mask(shape=(2, 1, 4, 4, 6))
+    guess = clean + 0.5 * latents(shape=(2, CHANNELS, 4, 4, 6), seed=7)  # a first guess with errors
+    refine = torch.tensor([True, False])
+    oracle = OracleTransformer(clean)
+    assert flow_matching_loss(oracle, clean, mask, torch.Generator().manual_seed(0), prior_latents=guess,
+                              refine=refine, refine_sigma=(0.1, 0.4)) < 1e-8
+
+    class TrustsTheGuess(OracleTransformer):  # takes the guess for the clean latents
+        pass
+
+    truster = TrustsTheGuess(guess)
+    only_refined = flow_matching_loss(truster, clean[:1], mask[:1], torch.Generator().manual_seed(0),
+                                      prior_latents=guess[:1], refine=refine[:1])
+    assert only_refined > 0.25  # (guess - clean) / sigma, with sigma at most 0.5
+    with pytest.raises(InputError, match="prior_latents"):
+        flow_matching_loss(oracle, clean, mask, None, refine=refine)
+    with pytest.raises(InputError, match="refine_sigma"):
+        flow_matching_loss(oracle, clean, mask, None, prior_latents=guess, refine=refine, refine_sigma=(0.5, 0.1))
+
+
+def test_refining_a_guess_with_the_refinement_velocity_lands_on_the_clean_latents():
+    clean, mask = latents(seed=3), extend_forward_mask()
+    guess = clean + latents(seed=4)
+    out = sample(OracleTransformer(clean), known_latents=clean, generate_mask=mask,
+                 scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000), num_steps=10,
+                 generator=torch.Generator().manual_seed(0), prior_latents=guess, strength=0.3)
+    torch.testing.assert_close(out, clean, atol=1e-4, rtol=0)
+
+
 def test_sampling_the_exact_velocity_lands_on_the_clean_latents():
     clean, mask = latents(seed=11), fill_mask()
     known = torch.where(mask.bool(), 0.0, clean)

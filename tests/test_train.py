@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import torch
+
 from shotfill import train
-from shotfill.train import PRESETS, discover_footage, load_data
+from shotfill.models import random_generate_mask
+from shotfill.plan import Role, TaskKind
+from shotfill.train import LatentClip, PRESETS, discover_footage, flow_prior_latents, load_data, plan_of_mask
 
 
 @pytest.fixture
@@ -92,3 +96,54 @@ def test_resume_without_a_checkpoint_is_an_input_error(recipe, tmp_path, capsys)
 def test_training_needs_an_end(recipe, tmp_path, capsys):
     assert train.main(["vae", "--data", str(recipe), "--out", str(tmp_path / "x"), "--preset", "tiny"]) == 2
     assert "--steps or --seconds" in capsys.readouterr().err
+
+
+def test_plan_of_mask_names_the_plan_of_every_training_mask():
+    masks = random_generate_mask((64, 6, 4, 4), torch.Generator().manual_seed(0))
+    kinds = set()
+    for mask in masks:
+        plan = plan_of_mask(mask)
+        kinds.add(plan.kind)
+        assert len(plan) == 6
+        for t, frame in enumerate(plan.frames):
+            whole = bool(mask[0, t].all())
+            if plan.kind is TaskKind.FILL:
+                assert frame.role is Role.FILL
+            else:
+                assert (frame.role is Role.GENERATE) == whole
+    assert kinds == set(TaskKind)
+
+
+def test_sampled_pictures_are_the_pictures_of_the_sampled_latents():
+    # latents whose every element names its frame, row and column; pictures that repeat them 4x
+    frames, height, width = 10, 6, 8
+    t, y, x = np.meshgrid(np.arange(frames), np.arange(height), np.arange(width), indexing="ij")
+    code = np.stack([t, y, x], axis=0).astype(np.float32)  # (3, T, h, w)
+    pictures = np.repeat(np.repeat(code, 4, axis=2), 4, axis=3).transpose(1, 2, 3, 0).astype(np.float16)
+    clip = LatentClip(torch.from_numpy(code), 1.0, pictures)
+    latents, crops = train.sample_latent_clips(np.random.default_rng(3), [clip], 16, 4, 3, compression=4)
+    assert crops.shape == (16, 4, 12, 12, 3)
+    again = torch.from_numpy(crops[:, :, ::4, ::4].transpose(0, 4, 1, 2, 3).copy())
+    torch.testing.assert_close(again, latents)
+    assert {bool(l[0, 0, 0, 0] > l[0, -1, 0, 0]) for l in latents} == {True, False}  # both directions
+    with pytest.raises(train.InputError, match="without their pictures"):
+        train.sample_latent_clips(np.random.default_rng(3), [LatentClip(clip.latents, 1.0)], 1, 4, 3, compression=4)
+
+
+def test_flow_priors_replace_only_the_generated_frames_of_refinement_samples():
+    from shotfill.models import ShotfillVAE
+
+    torch.manual_seed(0)
+    vae = ShotfillVAE(**PRESETS["tiny"].vae_config).eval()
+    f = vae.spatial_compression
+    rng = np.random.default_rng(0)
+    pictures = rng.random((2, 5, 4 * f, 4 * f, 3)).astype(np.float32)
+    with torch.no_grad():
+        latents = torch.stack([vae.scale_latents(vae.encode(
+            torch.from_numpy(p * 2 - 1).permute(3, 0, 1, 2)[None]).latent_dist.mode())[0] for p in pictures])
+    mask = torch.zeros(2, 1, 5, 4, 4)
+    mask[:, :, 2:4] = 1  # a bridge: frames 2 and 3 generated
+    prior = flow_prior_latents(vae, latents, mask, pictures, [True, False])
+    torch.testing.assert_close(prior[1], latents[1])  # not a refinement sample
+    torch.testing.assert_close(prior[0, :, [0, 1, 4]], latents[0, :, [0, 1, 4]])  # known frames
+    assert not torch.allclose(prior[0, :, 2:4], latents[0, :, 2:4])  # the flow guess, not the truth

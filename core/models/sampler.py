@@ -137,6 +137,9 @@ def flow_matching_loss(
     *,
     encoder_hidden_states: torch.Tensor | None = None,
     text_dropout: float = 0.0,
+    prior_latents: torch.Tensor | None = None,
+    refine: torch.Tensor | None = None,
+    refine_sigma: tuple[float, float] = (0.05, 0.5),
 ) -> torch.Tensor:
     """The flow-matching training loss of one batch.
 
@@ -148,6 +151,16 @@ def flow_matching_loss(
 
     ``text_dropout`` replaces each sample's text embedding by zeros with that probability,
     which teaches the model the "without text" branch classifier-free guidance needs.
+
+    **Refinement samples.** Where ``refine`` (``(B,)`` bool) is set, the sample starts
+    from a first guess instead of the clean latents, as :func:`sample` does with
+    ``prior_latents`` and ``strength`` below 1: ``x = (1 - sigma) * prior + sigma * noise``
+    at a noise level drawn uniformly in ``refine_sigma``, and the target is the velocity
+    that takes ``x`` to the *clean* latents in one Euler step, ``(x - clean) / sigma``.
+    So the model learns to remove the guess's errors along with the noise, not to keep
+    them. With a perfect guess this is the ordinary target ``noise - clean``, and an
+    Euler path of such predictions stays on the straight line to the model's estimate of
+    the clean latents, so several steps below ``strength`` see inputs of the same kind.
     """
     batch = clean_latents.shape[0]
     device, dtype = clean_latents.device, clean_latents.dtype
@@ -155,9 +168,23 @@ def flow_matching_loss(
         raise InputError("generate_mask: nothing to generate in this batch, so there is nothing to learn")
     sigmas = torch.sigmoid(randn_tensor((batch,), generator=generator, device=device, dtype=dtype))
     noise = randn_tensor(clean_latents.shape, generator=generator, device=device, dtype=dtype)
-    sigma = sigmas.view(batch, 1, 1, 1, 1)
-    noisy = (1 - sigma) * clean_latents + sigma * noise
-    target = noise - clean_latents
+    if refine is None:
+        sigma = sigmas.view(batch, 1, 1, 1, 1)
+        noisy = (1 - sigma) * clean_latents + sigma * noise
+        target = noise - clean_latents
+    else:
+        low, high = refine_sigma
+        if not 0 < low <= high <= 1:
+            raise InputError(f"refine_sigma must satisfy 0 < low <= high <= 1, got {refine_sigma}")
+        if prior_latents is None or prior_latents.shape != clean_latents.shape or refine.shape != (batch,):
+            raise InputError("refinement samples need prior_latents shaped like the clean latents and refine shaped (B,)")
+        refine = refine.to(device)
+        uniform = low + (high - low) * torch.rand((batch,), generator=generator, device=device, dtype=dtype)
+        sigmas = torch.where(refine, uniform, sigmas)
+        sigma = sigmas.view(batch, 1, 1, 1, 1)
+        start = torch.where(refine.view(batch, 1, 1, 1, 1), prior_latents.to(dtype), clean_latents)
+        noisy = (1 - sigma) * start + sigma * noise
+        target = torch.where(refine.view(batch, 1, 1, 1, 1), (noisy - clean_latents) / sigma, noise - clean_latents)
     if encoder_hidden_states is not None and text_dropout > 0:
         drop = torch.rand((batch,), generator=generator, device=device) < text_dropout
         encoder_hidden_states = torch.where(drop.view(batch, 1, 1), 0.0, encoder_hidden_states)
