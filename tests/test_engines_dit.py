@@ -76,7 +76,7 @@ def test_each_plan_kind_runs_end_to_end(engine, kind):
     assert result.shape == frames.shape and result.dtype == np.float32
     assert np.isfinite(result).all()
     assert calls and calls[-1] == 1.0 and all(a <= b for a, b in zip(calls, calls[1:]))
-    assert set(engine.last_info["timings"]) == {"encode", "denoise", "decode", "detail"}
+    assert set(engine.last_info["timings"]) == {"encode", "flow", "denoise", "decode", "detail"}
     again = engine.generate(plan, frames, masks, seed=3)
     np.testing.assert_array_equal(result, again)
 
@@ -147,7 +147,7 @@ def test_tampered_weights_are_refused(tiny_model, tmp_path):
         DiTEngine(model=str(copy))
 
 
-def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(tiny_model, tmp_path):
+def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(tiny_model, tmp_path, monkeypatch):
     import shutil
 
     assert DiTEngine(model=tiny_model).strength == 1.0                  # the manifest recommends nothing
@@ -166,6 +166,13 @@ def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(ti
     assert sum("denoising step" in m for m in steps) == 2                # the last 40% of a 5-step path
     from_noise = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2, strength=1.0)
     assert not np.allclose(refined, from_noise.generate(plan, frames, masks))
+    # the flow engine runs once, at plate size: the first guess and the detail band come from it
+    from shotfill.engines.flow import FlowEngine
+    runs = []
+    original = FlowEngine.generate
+    monkeypatch.setattr(FlowEngine, "generate", lambda self, p, f, *a, **k: runs.append(f.shape) or original(self, p, f, *a, **k))
+    refining.generate(plan, frames, masks)
+    assert runs == [frames.shape]
     with pytest.raises(InputError, match="strength"):
         DiTEngine(model=tiny_model, strength=1.5)
 

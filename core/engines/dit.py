@@ -53,8 +53,7 @@ from ..plan import FramePlan, TaskKind
 from ..resources import RESOURCES
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
-from .flow import FlowEngine
-from .working import at_plate, plan_windows, positive_option, to_working, whole_option, working_size
+from .working import at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option, working_size
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
@@ -79,8 +78,10 @@ class DiTEngine(Engine):
         detail_scale: where the model's band ends and the plate's detail begins: the sigma, in
             working pixels, of the Gaussian that splits them.
         strength: noise level denoising starts from. 1 generates from pure noise; below 1 the
-            ``flow`` engine's result at working size is the first guess, noised to that level, and
-            the model refines it (see :func:`shotfill.models.sample`). By default, the strength
+            ``flow`` engine's result, scaled to working size, is the first guess, noised to that
+            level, and the model refines it (see :func:`shotfill.models.sample`; the shipped model
+            is trained for this, :mod:`shotfill.train`). The flow engine runs once, at plate size,
+            for both the guess and the detail band. By default, the strength
             the checkpoint's manifest recommends (``sampling.strength``), else 1.
     """
 
@@ -150,16 +151,23 @@ class DiTEngine(Engine):
         with torch.no_grad():
             latents[:, :, kept] = self.vae.scale_latents(self.vae.tiled_encode(pictures[:, :, kept]).latent_dist.mode())
         latent_mask = self.vae.latent_mask(pixel_mask)
-        prior = None
+        timings["encode"] = time.monotonic() - start
+        prior = flow = None
+        if self.strength < 1.0 or self.detail:  # once, at plate size: the first guess and the detail band
+            start = time.monotonic()
+            flow = plate_flow(plan, frames, masks, cancel)
+            timings["flow"] = time.monotonic() - start
+        start = time.monotonic()
         if self.strength < 1.0:  # the flow engine's picture at working size, as the first guess
-            guess = _to_model(FlowEngine().generate(plan, small, small_masks, cancel=cancel))
+            guess = np.where(small_masks[..., None] > 0, to_working(flow[0], masks, size)[0], small)
+            guess = _to_model(guess)
             guess = guess.flip(2) if reverse else guess
             touched = [t for t in range(len(plan)) if bool(latent_mask[0, 0, t].any())]
             prior = latents.clone()
             with torch.no_grad():
                 prior[:, :, touched] = self.vae.scale_latents(
                     self.vae.tiled_encode(guess[:, :, touched]).latent_dist.mode())
-        timings["encode"] = time.monotonic() - start
+        timings["encode"] += time.monotonic() - start
         check_cancel(cancel)
 
         # 3-4. Denoise in chained windows, decode
@@ -207,7 +215,8 @@ class DiTEngine(Engine):
         # 5. Back to plate size, colour-anchored, with the plate's detail
         start = time.monotonic()
         result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
-                                       detail=self.detail, detail_scale=self.detail_scale, cancel=cancel)
+                                       detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
+                                       flow_result=flow)
         if detail_info:
             info["detail"] = detail_info
         timings["detail"] = time.monotonic() - start

@@ -87,28 +87,36 @@ def add_plate_detail(upscaled: np.ndarray, flow: np.ndarray, sigma: float) -> np
 
 def at_plate(plan: FramePlan, frames: np.ndarray, masks: np.ndarray, small: np.ndarray,
              small_masks: np.ndarray, result_small: np.ndarray, *, detail: bool, detail_scale: float,
-             cancel: Optional[CancelFn] = None) -> tuple[np.ndarray, dict]:
+             cancel: Optional[CancelFn] = None,
+             flow_result: tuple[np.ndarray, dict] | None = None) -> tuple[np.ndarray, dict]:
     """The working-size result at plate size: anchored, upscaled and (with ``detail``) given the plate's detail.
 
     The generated frames' colour is anchored to the plate's real frames at working size (as the
     pipeline does at plate size, so the detail band matches it); the picture is upscaled (bicubic)
     and its band finer than ``detail_scale`` working pixels is replaced by the ``flow`` engine's
-    result on the same plan (:func:`add_plate_detail`). Returns ``(result, info)``, ``info`` the
-    flow engine's report when it ran.
+    result on the same plan (:func:`add_plate_detail`): ``flow_result`` (its frames and report)
+    when the caller already has it, else it runs here. Returns ``(result, info)``, ``info`` the
+    flow engine's report when detail was added.
     """
-    from .flow import FlowEngine
-
     height, width = frames.shape[1:3]
     anchored = anchor_to_plate(plan, small, result_small, small_masks)
     result = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in anchored])
     info: dict = {}
     if detail:
-        flow = FlowEngine()
-        flow_result = flow.generate(plan, frames, masks, cancel=cancel)
-        info = {"flow": flow.last_info}
+        flow_result, flow_info = flow_result or plate_flow(plan, frames, masks, cancel)
+        info = {"flow": flow_info}
         sigma = detail_scale * max(height / small.shape[1], width / small.shape[2])
         result = add_plate_detail(result, flow_result, sigma)
     return result.astype(np.float32), info
+
+
+def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
+               cancel: Optional[CancelFn] = None) -> tuple[np.ndarray, dict]:
+    """The ``flow`` engine's result on ``plan`` at plate size, and its report."""
+    from .flow import FlowEngine
+
+    flow = FlowEngine()
+    return flow.generate(plan, frames, masks, cancel=cancel), flow.last_info
 
 
 def whole_option(name: str, value, minimum: int) -> int:
