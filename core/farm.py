@@ -135,8 +135,8 @@ MANIFEST_FILE = "bundle.json"
 README_FILE = "README.md"
 JOBS_DIR = "jobs"
 
-#: engines that run well on a CPU; every other engine asks the farm for a GPU
-CPU_ENGINES = frozenset({"flow", "baseline"})
+#: engines that run well on a CPU (the shipped dit model is sized for one); every other engine asks the farm for a GPU
+CPU_ENGINES = frozenset({"flow", "baseline", "dit"})
 #: default timeout of one Generate task
 DEFAULT_TIMEOUT_S = 4 * 3600
 #: timeout of the Validate and Publish tasks

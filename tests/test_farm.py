@@ -128,6 +128,9 @@ def test_export_asks_for_a_gpu_for_generative_engines_and_takes_named_extensions
     assert openjd("check", bundle / "template.yaml").returncode == 0
     generate = yaml.safe_load((bundle / "template.yaml").read_text())["steps"][1]
     assert generate["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+    on_cpu = farm.export_bundle(edit, tmp_path / "cpu", engine="dit", targets=["V1.clip2.tail"],
+                                extend_frames=4, shotfill_command="shotfill")
+    assert "hostRequirements" not in yaml.safe_load((on_cpu / "template.yaml").read_text())["steps"][1]  # dit: CPU
     spec = farm.Bundle.load(bundle).job("V1.clip2.tail")
     assert spec.frames == 12 and spec.engine == "wan-vace" and spec.engine_options == {}
     with_model = farm.export_bundle(edit, tmp_path / "m", engine="wan-vace", targets=["V1.clip2.tail"],
