@@ -108,7 +108,7 @@ PRESETS: dict[str, TrainPreset] = {
     # tokens as few as 8x latents with 2x2 patches would. 16-frame clips, so a 12-frame bridge
     # with 2 context frames on each side is one window of a length the model has seen.
     "cpu": TrainPreset(
-        dit_size="small", dit_config={"patch_size": (1, 4, 4)},
+        dit_size="small", dit_config={"patch_size": (1, 4, 4), "guide": True},
         vae_config={"block_out_channels": (32, 64, 128), "linear_path": True},
         pool_short_side=144, crop=128, frames=16, vae_batch=4, dit_batch=4, vae_lr=6e-4, dit_lr=4e-4, warmup_steps=50, procedural_shots=64, procedural_frames=24,
         encode_frames=640, bf16=False,
@@ -116,7 +116,7 @@ PRESETS: dict[str, TrainPreset] = {
     ),
     # a GPU run: the large transformer, bigger crops and longer clips, bf16 autocast
     "gpu": TrainPreset(
-        dit_size="large", dit_config={},
+        dit_size="large", dit_config={"guide": True},
         vae_config={"block_out_channels": (64, 128, 256, 256), "layers_per_block": 2, "linear_path": True},
         pool_short_side=288, crop=256, frames=16, vae_batch=16, dit_batch=8, vae_lr=3e-4, dit_lr=1e-4,
         warmup_steps=1000, procedural_shots=512, procedural_frames=48, encode_frames=200_000, bf16=True, checkpoint_seconds=900.0,
@@ -124,7 +124,7 @@ PRESETS: dict[str, TrainPreset] = {
     ),
     # for tests: seconds, not minutes
     "tiny": TrainPreset(
-        dit_size="tiny", dit_config={}, vae_config={"block_out_channels": (8, 16, 16, 16), "linear_path": True},
+        dit_size="tiny", dit_config={"guide": True}, vae_config={"block_out_channels": (8, 16, 16, 16), "linear_path": True},
         pool_short_side=48, crop=32,
         frames=4, vae_batch=2, dit_batch=2, vae_lr=2e-3, dit_lr=2e-3, warmup_steps=0, procedural_shots=2,
         procedural_frames=6, encode_frames=64, bf16=False, checkpoint_seconds=300.0, log_every=1,
@@ -544,6 +544,9 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
     else:
         torch.manual_seed(args.seed)
         transformer = ShotfillTransformer3DModel.from_preset(preset.dit_size, **preset.dit_config)
+    if preset.dit_config.get("guide") and not transformer.config.guide:
+        transformer = transformer.with_guide()  # fine-tuning an unguided model: it learns to use the guess from here
+        log("dit: the model now takes the flow engine's guess as a clean input (guide), starting unused")
     transformer.to(device).train()
     log(f"dit: encoding {preset.encode_frames} frames of {len(clips)} clips with {vae_folder}")
     latent_clips = encode_clips(vae, clips, preset.frames, preset.encode_frames,

@@ -691,3 +691,28 @@ def test_real_footage_tiles_like_the_whole_frame_and_fills_its_mask(shared_data)
     out = sample_tiny(known=known, mask=generate)
     keep = (generate == 0).expand_as(known)
     assert torch.equal(out[keep], known[keep])
+
+
+def test_a_guided_model_starts_as_the_model_it_came_from_and_then_reads_the_guess(tmp_path):
+    model = tiny_transformer().eval()
+    guided = model.with_guide().eval()
+    assert guided.config.guide and guided.with_guide() is guided
+    noisy, known, mask = latents(seed=1), latents(seed=2), extend_forward_mask()
+    guess, t = latents(seed=3), torch.tensor([500.0])
+    with torch.no_grad():
+        plain = model(noisy, known, mask, t).sample
+        torch.testing.assert_close(guided(noisy, known, mask, t).sample, plain)
+        torch.testing.assert_close(guided(noisy, known, mask, t, guide_latents=guess).sample, plain)  # unused yet
+        guided.patch_embed.weight[:, -CHANNELS * 4:].normal_(std=0.1)  # as if trained: the guess matters
+        assert not torch.allclose(guided(noisy, known, mask, t, guide_latents=guess).sample, plain)
+    with pytest.raises(InputError, match="guide_latents"):
+        model(noisy, known, mask, t, guide_latents=guess)
+    guided.save_pretrained(tmp_path / "guided")
+    again = ShotfillTransformer3DModel.from_pretrained(tmp_path / "guided").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(noisy, known, mask, t, guide_latents=guess).sample,
+                                   guided(noisy, known, mask, t, guide_latents=guess).sample)
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000)
+    runs = [sample(again, known_latents=known, generate_mask=mask, scheduler=scheduler, num_steps=3,
+                   generator=torch.Generator().manual_seed(0), prior_latents=prior) for prior in (None, guess)]
+    assert not torch.allclose(*runs)  # the sampler gives a guided model its guess, even from pure noise

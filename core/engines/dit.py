@@ -153,12 +153,12 @@ class DiTEngine(Engine):
         latent_mask = self.vae.latent_mask(pixel_mask)
         timings["encode"] = time.monotonic() - start
         prior = flow = None
-        if self.strength < 1.0 or self.detail:  # once, at plate size: the first guess and the detail band
+        if self.strength < 1.0 or self.transformer.config.guide or self.detail:  # once, at plate size: guess and detail
             start = time.monotonic()
             flow = plate_flow(plan, frames, masks, cancel)
             timings["flow"] = time.monotonic() - start
         start = time.monotonic()
-        if self.strength < 1.0:  # the flow engine's picture at working size, as the first guess
+        if self.strength < 1.0 or self.transformer.config.guide:  # the flow engine's picture at working size
             guess = np.where(small_masks[..., None] > 0, to_working(flow[0], masks, size)[0], small)
             guess = _to_model(guess)
             guess = guess.flip(2) if reverse else guess

@@ -46,7 +46,8 @@ def sample(
     With ``prior_latents`` and ``strength`` below 1, generation starts from a first guess
     instead of pure noise (as diffusers' image-to-image pipelines do): the guess is noised
     to the noise level ``strength`` and only the steps below that level run, so the model
-    refines the guess rather than inventing the frames from nothing.
+    refines the guess rather than inventing the frames from nothing. A guided model
+    (``transformer.config.guide``) is also given the guess clean at every step.
 
     Args:
         transformer: the model.
@@ -101,6 +102,9 @@ def sample(
     scheduler.set_begin_index(first)
     timesteps = scheduler.timesteps[first:]
 
+    guided = bool(getattr(getattr(transformer, "config", None), "guide", False)) and prior_latents is not None
+    model_guide = prior_latents.to(device=device, dtype=dtype).repeat(2 if do_guidance else 1, 1, 1, 1, 1) if guided else None
+
     # 4. Prepare latents: noise (or the noised prior) where generated, the known latents where kept
     noise = randn_tensor(known_latents.shape, generator=generator, device=device, dtype=torch.float32)
     if first > 0:
@@ -115,8 +119,9 @@ def sample(
         check_cancel(cancel)
         model_input = latents.to(dtype).repeat(repeats, 1, 1, 1, 1)
         timestep = t.expand(model_input.shape[0])  # float32 even for a half-precision model
+        extra = {"guide_latents": model_guide} if guided else {}
         velocity = transformer(
-            model_input, model_known, model_mask, timestep, encoder_hidden_states=encoder_hidden_states
+            model_input, model_known, model_mask, timestep, encoder_hidden_states=encoder_hidden_states, **extra
         ).sample.float()
         if do_guidance:
             velocity_negative, velocity_text = velocity.chunk(2)
@@ -161,6 +166,8 @@ def flow_matching_loss(
     them. With a perfect guess this is the ordinary target ``noise - clean``, and an
     Euler path of such predictions stays on the straight line to the model's estimate of
     the clean latents, so several steps below ``strength`` see inputs of the same kind.
+    A guided model (``transformer.config.guide``) is given the guess clean as well on
+    refinement samples (no guess on the others), as :func:`sample` gives it.
     """
     batch = clean_latents.shape[0]
     device, dtype = clean_latents.device, clean_latents.dtype
@@ -189,8 +196,12 @@ def flow_matching_loss(
         drop = torch.rand((batch,), generator=generator, device=device) < text_dropout
         encoder_hidden_states = torch.where(drop.view(batch, 1, 1), 0.0, encoder_hidden_states)
 
+    extra = {}
+    if refine is not None and bool(getattr(getattr(transformer, "config", None), "guide", False)):
+        extra["guide_latents"] = torch.where(refine.view(batch, 1, 1, 1, 1), prior_latents.to(dtype), 0.0)
     velocity = transformer(
-        noisy, clean_latents, generate_mask, sigmas * NUM_TRAIN_TIMESTEPS, encoder_hidden_states=encoder_hidden_states
+        noisy, clean_latents, generate_mask, sigmas * NUM_TRAIN_TIMESTEPS, encoder_hidden_states=encoder_hidden_states,
+        **extra,
     ).sample
     squared_error = (velocity - target).square() * generate_mask
     return squared_error.sum() / (generate_mask.sum() * clean_latents.shape[1])

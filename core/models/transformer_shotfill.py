@@ -16,6 +16,14 @@ A Sora-style DiT over VAE latents, read top to bottom:
    The noisy input at known positions is never read, so a known token cannot
    depend on the sampler's noise. Extend forward, extend backward, bridge and
    fill differ only in where the mask is 1.
+
+   A *guided* model (``guide=True``) sees a fourth input: a first guess of the
+   generated latents (the ``flow`` engine's result, for the ``dit`` engine),
+   clean, where the mask is 1 (zero where it is 0 and when no guess is given).
+   Noise added to a guess hides what is right in it; given clean beside the
+   noisy stream, the model can keep what the guess got right and mend what it
+   got wrong. :meth:`ShotfillTransformer3DModel.with_guide` turns a model into a
+   guided one that behaves exactly the same until it is trained to use the guess.
 2. **Spacetime patches.** ``patch_size = (pt, ph, pw)`` cuts the latent into
    tokens, flattened to one sequence of ``T/pt * H/ph * W/pw`` tokens.
 3. **3D rotary positions.** The head dimension is split into time, height and
@@ -256,6 +264,8 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
             Width of the sinusoidal timestep features.
         eps (`float`, defaults to 1e-6):
             Epsilon of the normalisation layers.
+        guide (`bool`, defaults to `False`):
+            Take a clean first guess of the generated latents as a fourth input (`guide_latents`).
     """
 
     _supports_gradient_checkpointing = True
@@ -275,6 +285,7 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         rope_theta: float = 10000.0,
         freq_dim: int = 256,
         eps: float = 1e-6,
+        guide: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -287,7 +298,7 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         patch_volume = math.prod(patch_size)
 
         # 1. Patch embedding of (stream, known, mask) and rotary positions
-        self.patch_embed = nn.Linear((2 * in_channels + 1) * patch_volume, hidden_size)
+        self.patch_embed = nn.Linear(((3 if guide else 2) * in_channels + 1) * patch_volume, hidden_size)
         self.rope = RotaryPosEmbed3D(rope_axes_dim, rope_theta)
 
         # 2. Condition embeddings: timestep -> (B, D), shared adaLN projection -> (B, 6, D); text -> (B, L, D)
@@ -331,6 +342,25 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
             raise InputError(f"unknown model size '{name}' (choose from: {', '.join(SIZE_PRESETS)})")
         return cls(**{**SIZE_PRESETS[name], **overrides})
 
+    def with_guide(self) -> "ShotfillTransformer3DModel":
+        """A guided copy of this model (``guide=True``) that computes exactly what this one does.
+
+        The patch embedding's weights for the guess start at zero, so training teaches the model
+        to use the guess from where this one stands. The copy is float32. A guided model is
+        returned as it is.
+        """
+        if self.config.guide:
+            return self
+        config = {key: value for key, value in self.config.items() if not key.startswith("_")}
+        guided = type(self)(**{**config, "guide": True}).to(self.device)  # float32, for training
+        state = self.state_dict()
+        weight = state["patch_embed.weight"]  # (D, (2C+1) * patch volume), flattened channel-major per patch
+        volume = math.prod(self.config.patch_size)
+        state["patch_embed.weight"] = torch.cat(
+            [weight, weight.new_zeros(weight.shape[0], self.config.in_channels * volume)], dim=1)
+        guided.load_state_dict(state)
+        return guided
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -339,6 +369,7 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         timestep: torch.Tensor,
         encoder_hidden_states: torch.Tensor | None = None,
         return_dict: bool = True,
+        guide_latents: torch.Tensor | None = None,
     ) -> Transformer2DModelOutput | tuple[torch.Tensor]:
         """
         Args:
@@ -354,6 +385,9 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
                 Text embedding; required when the model has `text_dim > 0`, refused otherwise.
             return_dict (`bool`, defaults to `True`):
                 Return a `Transformer2DModelOutput` instead of a tuple.
+            guide_latents (`torch.Tensor` of shape `(B, C, T, H, W)`, *optional*):
+                A guided model's clean first guess; only read where `generate_mask` is 1. Zeros
+                (no guess) when not given; refused by a model without `guide`.
 
         Returns:
             The velocity `noise - clean`, shape `(B, C, T, H, W)`, as `.sample` of a
@@ -362,12 +396,17 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         batch, channels, frames, height, width = hidden_states.shape
         pt, ph, pw = self.config.patch_size
         self._check_inputs(hidden_states, known_latents, generate_mask, timestep, encoder_hidden_states)
+        if guide_latents is not None and (not self.config.guide or guide_latents.shape != hidden_states.shape):
+            raise InputError("guide_latents: only for a guided model (guide=True), shaped like hidden_states")
         grid = (frames // pt, height // ph, width // pw)
 
         # 1. In-context input and patch embedding
         keep = 1 - generate_mask
         stream = generate_mask * hidden_states + keep * known_latents
-        x = torch.cat([stream, keep * known_latents, generate_mask], dim=1)  # (B, 2C+1, T, H, W)
+        inputs = [stream, keep * known_latents, generate_mask]  # (B, 2C+1, T, H, W)
+        if self.config.guide:
+            inputs.append(torch.zeros_like(stream) if guide_latents is None else generate_mask * guide_latents)
+        x = torch.cat(inputs, dim=1)
         # (B, Cin, T, H, W) -> (B, Cin, T', pt, H', ph, W', pw) -> (B, T', H', W', Cin, pt, ph, pw)
         x = x.view(batch, -1, grid[0], pt, grid[1], ph, grid[2], pw).permute(0, 2, 4, 6, 1, 3, 5, 7)
         x = self.patch_embed(x.reshape(batch, math.prod(grid), -1))  # (B, N, D)
