@@ -543,8 +543,12 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
             Path(args.init) / "transformer", torch_dtype=torch.float32)
     else:
         torch.manual_seed(args.seed)
-        transformer = ShotfillTransformer3DModel.from_preset(preset.dit_size, **preset.dit_config)
-    if preset.dit_config.get("guide") and not transformer.config.guide:
+        config = {**preset.dit_config, "guide": bool(preset.dit_config.get("guide") if args.guide is None else args.guide)}
+        transformer = ShotfillTransformer3DModel.from_preset(preset.dit_size, **config)
+    guide = bool(preset.dit_config.get("guide")) if args.guide is None else args.guide
+    if transformer.config.guide and not guide:
+        raise InputError("--no-guide: the model to train already takes the guess (a guided model cannot lose it)")
+    if guide and not transformer.config.guide:
         transformer = transformer.with_guide()  # fine-tuning an unguided model: it learns to use the guess from here
         log("dit: the model now takes the flow engine's guess as a clean input (guide), starting unused")
     transformer.to(device).train()
@@ -626,6 +630,9 @@ def build_parser(prog: str = "shotfill train") -> argparse.ArgumentParser:
         sub.add_argument("--shared", help=f"root recipe footage paths are relative to (default ${SHARED_ENV})")
         sub.add_argument("--seed", type=int, default=0)
         if part == "dit":
+            sub.add_argument("--guide", action=argparse.BooleanOptionalAction, default=None,
+                             help="give the model the flow engine's guess as a clean input (default: the "
+                                  "preset's; an unguided model to fine-tune gains the input, unused at first)")
             sub.add_argument("--refine-share", type=float,
                              help="share of samples that learn to refine the flow engine's result "
                                   "(default: the preset's)")

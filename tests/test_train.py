@@ -147,3 +147,19 @@ def test_flow_priors_replace_only_the_generated_frames_of_refinement_samples():
     torch.testing.assert_close(prior[1], latents[1])  # not a refinement sample
     torch.testing.assert_close(prior[0, :, [0, 1, 4]], latents[0, :, [0, 1, 4]])  # known frames
     assert not torch.allclose(prior[0, :, 2:4], latents[0, :, 2:4])  # the flow guess, not the truth
+
+
+def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
+    import json as _json
+
+    out = tmp_path / "ckpt"
+    assert train.main(["vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2"]) == 0
+    assert train.main(["dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2",
+                       "--no-guide", "--refine-share", "0"]) == 0
+    assert not _json.loads((out / "transformer" / "config.json").read_text()).get("guide", False)
+    tuned = tmp_path / "tuned"
+    assert train.main(["dit", "--data", str(recipe), "--out", str(tuned), "--init", str(out), "--preset", "tiny",
+                       "--steps", "2"]) == 0
+    assert _json.loads((tuned / "transformer" / "config.json").read_text())["guide"] is True
+    assert train.main(["dit", "--data", str(recipe), "--out", str(tmp_path / "x"), "--init", str(tuned),
+                       "--preset", "tiny", "--steps", "1", "--no-guide"]) == 2
