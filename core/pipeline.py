@@ -327,6 +327,8 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         if result.shape != working.shape:
             raise ShotfillError(f"engine '{job.engine.name}' returned shape {result.shape}, expected {working.shape}")
         timings["generate"] = time.monotonic() - t
+        for stage, seconds in getattr(job.engine, "last_info", {}).get("timings", {}).items():
+            timings[f"generate.{stage}"] = seconds  # the engine's own breakdown (dit: encode, denoise...)
 
         t = time.monotonic()
         progress.begin("seam", "colour anchor and seam scores")

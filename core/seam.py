@@ -40,7 +40,11 @@ def anchor_to_plate(plan: FramePlan, working: np.ndarray, result: np.ndarray,
 
 
 def seam_scores(plan: FramePlan, working: np.ndarray, result: np.ndarray) -> dict[str, float]:
-    """Seam score at every cut between a known and a generated frame."""
+    """Seam score at every cut between a known and a generated frame.
+
+    A cut with a single known frame on its side (an engine that reads one context frame)
+    has no frame-to-frame change of the shot to compare with: it gets no score.
+    """
     from .metrics import seam_score
 
     gen = set(plan.generate_positions)
@@ -52,10 +56,14 @@ def seam_scores(plan: FramePlan, working: np.ndarray, result: np.ndarray) -> dic
         left, right = plan.frames[p].role, plan.frames[p + 1].role
         if left is Role.KNOWN and right is Role.GENERATE:
             side = [k for k in known if k <= p][-4:]
+            if len(side) < 2:
+                continue
             scores[f"{plan.frames[p].source}_to_generated"] = float(
                 seam_score(working[p], result[p + 1], working[side]))
         elif left is Role.GENERATE and right is Role.KNOWN:
             side = [k for k in known if k >= p + 1][:4]
+            if len(side) < 2:
+                continue
             scores[f"generated_to_{plan.frames[p + 1].source}"] = float(
                 seam_score(working[p + 1], result[p], working[side]))
     return scores

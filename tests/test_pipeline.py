@@ -305,3 +305,24 @@ def test_preview_frames_of_a_fill_have_the_plate_before_and_the_result_after(tmp
     assert before.shape == after.shape == (20, 480, 3)
     assert np.array_equal(before[:, :190], after[:, :190])      # outside the mask: the plate
     assert np.abs(before[4:16, 200:280].astype(int) - after[4:16, 200:280]).max() > 0
+
+
+def test_the_engines_own_timings_reach_the_result(tmp_path, monkeypatch):
+    from shotfill.engines.flow import FlowEngine
+
+    original = FlowEngine.generate
+
+    def timed(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        self.last_info = {**self.last_info, "timings": {"encode": 0.25, "denoise": 1.5}}
+        return out
+
+    monkeypatch.setattr(FlowEngine, "generate", timed)
+    res = run_job(_job(tmp_path, source=_plate(tmp_path / "plates")))
+    assert res.timings["generate.encode"] == 0.25 and res.timings["generate.denoise"] == 1.5
+    assert res.timings["generate"] >= 0
+
+
+def test_an_engine_with_one_context_frame_extends_without_a_seam_score(tmp_path):
+    res = run_job(_job(tmp_path, source=_plate(tmp_path / "plates"), engine="baseline"))
+    assert res.frames == [1013, 1014, 1015, 1016] and res.seam_scores == {}
