@@ -3,7 +3,8 @@
 Renders a procedural plate (:mod:`shotfill.scene`, 16 frames, scene-linear EXR) once, then runs
 ``shotfill extend PLATE --frames 24 --engine E --events jsonl`` as a user would, for each engine,
 in a fresh output folder, and keeps the ``result`` event's stage timings (read, generate, seam,
-write, preview) and the engine's own breakdown (``dit``: encode, flow, denoise, decode, detail).
+write, preview) with the engine's own breakdown (``generate.encode``, ``generate.flow``,
+``generate.denoise``... for ``dit``).
 Each engine's wall time is also given as a ratio to the first engine's (``flow``, the baseline)
 in the same run, since these machines are noisy.
 
@@ -52,8 +53,7 @@ def run_extend(plate: str, engine: str, frames: int, out: Path) -> dict:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     result = next(e for e in events if e.get("event") == "result")
-    return {"wall_s": round(wall, 2), "timings": result.get("timings", {}),
-            "engine_info": result.get("engine_info", {})}
+    return {"wall_s": round(wall, 2), "timings": result.get("timings", {})}
 
 
 def main(argv=None) -> int:
