@@ -72,7 +72,8 @@ def forward_flops(config, batch: int, grid: tuple[int, int, int]) -> float:
     width = config.hidden_size
     patch = math.prod(config.patch_size)
     mlp = int(width * config.mlp_ratio)
-    per_token = 2 * (2 * config.in_channels + 1) * patch * width  # patch embedding
+    inputs = (3 if getattr(config, "guide", False) else 2) * config.in_channels + 1  # stream, known, mask(, guess)
+    per_token = 2 * inputs * patch * width  # patch embedding
     per_token += config.num_layers * 2 * (width * 3 * width + width * width + 2 * width * mlp)  # qkv, out, mlp
     per_token += 2 * width * config.in_channels * patch  # output projection
     attention = config.num_layers * 4 * tokens**2 * width
