@@ -55,15 +55,13 @@ def seam_scores(plan: FramePlan, working: np.ndarray, result: np.ndarray) -> dic
     for p in range(len(plan) - 1):
         left, right = plan.frames[p].role, plan.frames[p + 1].role
         if left is Role.KNOWN and right is Role.GENERATE:
+            name, real, generated = f"{plan.frames[p].source}_to_generated", p, p + 1
             side = [k for k in known if k <= p][-4:]
-            if len(side) < 2:
-                continue
-            scores[f"{plan.frames[p].source}_to_generated"] = float(
-                seam_score(working[p], result[p + 1], working[side]))
         elif left is Role.GENERATE and right is Role.KNOWN:
+            name, real, generated = f"generated_to_{plan.frames[p + 1].source}", p + 1, p
             side = [k for k in known if k >= p + 1][:4]
-            if len(side) < 2:
-                continue
-            scores[f"generated_to_{plan.frames[p + 1].source}"] = float(
-                seam_score(working[p + 1], result[p], working[side]))
+        else:
+            continue
+        if len(side) >= 2:
+            scores[name] = float(seam_score(working[real], result[generated], working[side]))
     return scores

@@ -536,6 +536,7 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
     vae = ShotfillVAE.from_pretrained(vae_folder, torch_dtype=torch.float32).to(device).eval()
     if vae_folder != out / "vae":
         vae.save_pretrained(out / "vae")  # the checkpoint carries the VAE its transformer was trained with
+    guide = bool(preset.dit_config.get("guide")) if args.guide is None else args.guide
     if args.resume:
         transformer = ShotfillTransformer3DModel.from_pretrained(out / "transformer")
     elif args.init:
@@ -543,9 +544,7 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
             Path(args.init) / "transformer", torch_dtype=torch.float32)
     else:
         torch.manual_seed(args.seed)
-        config = {**preset.dit_config, "guide": bool(preset.dit_config.get("guide") if args.guide is None else args.guide)}
-        transformer = ShotfillTransformer3DModel.from_preset(preset.dit_size, **config)
-    guide = bool(preset.dit_config.get("guide")) if args.guide is None else args.guide
+        transformer = ShotfillTransformer3DModel.from_preset(preset.dit_size, **{**preset.dit_config, "guide": guide})
     if transformer.config.guide and not guide:
         raise InputError("--no-guide: the model to train already takes the guess (a guided model cannot lose it)")
     if guide and not transformer.config.guide:
@@ -566,23 +565,20 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
 
     def loss(step: int) -> dict:
         rng = np.random.default_rng([args.seed, step])
-        if refine_share == 0:  # the draws of a run without refinement samples, unchanged
-            latents = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size).to(device)
-        else:
-            latents, pictures = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size,
-                                                    vae.spatial_compression)
-            latents = latents.to(device)
+        # the pictures draw nothing from rng: a run without refinement samples draws as before they existed
+        latents, pictures = sample_latent_clips(rng, latent_clips, preset.dit_batch, preset.frames, size,
+                                                vae.spatial_compression)
+        latents = latents.to(device)
         mask = random_generate_mask(
             (preset.dit_batch, preset.frames, size, size), torch.Generator().manual_seed(int(rng.integers(2**31)))
         ).to(device)
-        if refine_share == 0:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16):
-                return {"loss": flow_matching_loss(transformer, latents, mask, generator)}
-        refine = rng.random(preset.dit_batch) < refine_share
-        prior = flow_prior_latents(vae, latents, mask, pictures, refine)
+        refinement = {}
+        if refine_share > 0:
+            refine = rng.random(preset.dit_batch) < refine_share
+            refinement = {"prior_latents": flow_prior_latents(vae, latents, mask, pictures, refine),
+                          "refine": torch.from_numpy(refine), "refine_sigma": preset.refine_sigma}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=preset.bf16):
-            return {"loss": flow_matching_loss(transformer, latents, mask, generator, prior_latents=prior,
-                                               refine=torch.from_numpy(refine), refine_sigma=preset.refine_sigma)}
+            return {"loss": flow_matching_loss(transformer, latents, mask, generator, **refinement)}
 
     trainer.run(loss, args.steps, args.seconds)
 

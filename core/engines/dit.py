@@ -153,12 +153,13 @@ class DiTEngine(Engine):
         latent_mask = self.vae.latent_mask(pixel_mask)
         timings["encode"] = time.monotonic() - start
         prior = flow = None
-        if self.strength < 1.0 or self.transformer.config.guide or self.detail:  # once, at plate size: guess and detail
+        needs_guess = self.strength < 1.0 or self.transformer.config.guide
+        if needs_guess or self.detail:  # the flow engine, once, at plate size: the first guess and the detail band
             start = time.monotonic()
             flow = plate_flow(plan, frames, masks, cancel)
             timings["flow"] = time.monotonic() - start
         start = time.monotonic()
-        if self.strength < 1.0 or self.transformer.config.guide:  # the flow engine's picture at working size
+        if needs_guess:  # the flow engine's picture at working size
             guess = np.where(small_masks[..., None] > 0, to_working(flow[0], masks, size)[0], small)
             guess = _to_model(guess)
             guess = guess.flip(2) if reverse else guess

@@ -102,7 +102,7 @@ def sample(
     scheduler.set_begin_index(first)
     timesteps = scheduler.timesteps[first:]
 
-    guided = bool(getattr(getattr(transformer, "config", None), "guide", False)) and prior_latents is not None
+    guided = _is_guided(transformer) and prior_latents is not None
     model_guide = prior_latents.to(device=device, dtype=dtype).repeat(2 if do_guidance else 1, 1, 1, 1, 1) if guided else None
 
     # 4. Prepare latents: noise (or the noised prior) where generated, the known latents where kept
@@ -197,7 +197,7 @@ def flow_matching_loss(
         encoder_hidden_states = torch.where(drop.view(batch, 1, 1), 0.0, encoder_hidden_states)
 
     extra = {}
-    if refine is not None and bool(getattr(getattr(transformer, "config", None), "guide", False)):
+    if refine is not None and _is_guided(transformer):
         extra["guide_latents"] = torch.where(refine.view(batch, 1, 1, 1, 1), prior_latents.to(dtype), 0.0)
     velocity = transformer(
         noisy, clean_latents, generate_mask, sigmas * NUM_TRAIN_TIMESTEPS, encoder_hidden_states=encoder_hidden_states,
@@ -246,6 +246,11 @@ def random_generate_mask(
             top, left = randint(0, height - box_h), randint(0, width - box_w)
             mask[b, :, :, top : top + box_h, left : left + box_w] = 1
     return mask
+
+
+def _is_guided(transformer) -> bool:
+    """Whether ``transformer`` takes a clean first guess (``config.guide``); test doubles without a config do not."""
+    return bool(getattr(getattr(transformer, "config", None), "guide", False))
 
 
 def _check_sample_inputs(
