@@ -219,3 +219,62 @@ def test_shipped_checkpoint_extends_a_plate():
     # the generated frames look like the plate, not like noise
     generated = plan.generate_positions
     assert np.abs(result[generated].mean(axis=(1, 2)) - frames[1].mean(axis=(0, 1))).max() < 0.25
+
+
+def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing(tiny_model, monkeypatch):
+    import shotfill.engines.dit as dit_module
+    from shotfill.engines.flow import FlowEngine
+
+    def unchanged(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
+        return torch.where(generate_mask > 0, prior_latents, known_latents)  # the model returns the guess
+
+    monkeypatch.setattr(dit_module, "sample", unchanged)
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
+                       output="correction")
+    for kind in ("extend_forward", "extend_backward", "fill"):
+        plan = PLANS[kind]
+        frames, masks = window_of(plan)
+        result = engine.generate(plan, frames, masks, seed=0)
+        flow = FlowEngine().generate(plan, frames, masks)
+        np.testing.assert_allclose(result, flow, atol=1e-6)  # the VAE's own error cancels out of the change
+        assert engine.last_info["correction"]["weight"] == 1.0
+
+
+def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model):
+    from shotfill.engines.flow import FlowEngine
+
+    plan = FramePlan.bridge(range(5), range(7, 12), 2, context=2)
+    frames, masks = window_of(plan)
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
+                       output="correction")
+    result = engine.generate(plan, frames, masks, seed=0)
+    flow_engine = FlowEngine()
+    flow = flow_engine.generate(plan, frames, masks)
+    confidence = flow_engine.last_info["bridge_flow_confidence"]
+    assert flow_engine.last_info["fallback"] is None and confidence > 0.5   # the plate moves smoothly
+    assert engine.last_info["correction"]["weight"] == pytest.approx(1 - confidence, abs=1e-4)
+    generated = plan.generate_positions
+    full = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5)
+    # a trusted bridge moves less from the flow result than the model's own picture does
+    assert np.abs(result[generated] - flow[generated]).mean() < np.abs(
+        full.generate(plan, frames, masks, seed=0)[generated] - flow[generated]).mean()
+
+
+def test_samples_are_denoised_together_and_averaged(tiny_model):
+    plan = PLANS["bridge"]
+    frames, masks = window_of(plan)
+    kwargs = dict(model=tiny_model, working_size=64, steps=2, window=6, overlap=2)
+    one = DiTEngine(**kwargs).generate(plan, frames, masks, seed=0)
+    four = DiTEngine(samples=4, **kwargs)
+    mean = four.generate(plan, frames, masks, seed=0)
+    np.testing.assert_array_equal(mean, four.generate(plan, frames, masks, seed=0))  # still one seed, one result
+    assert not np.allclose(one[plan.generate_positions], mean[plan.generate_positions])
+
+
+def test_bad_sampling_options_are_input_errors(tiny_model):
+    with pytest.raises(InputError, match="samples"):
+        DiTEngine(model=tiny_model, samples=0)
+    with pytest.raises(InputError, match="output"):
+        DiTEngine(model=tiny_model, strength=0.5, output="blend")
+    with pytest.raises(InputError, match="needs a strength below 1"):
+        DiTEngine(model=tiny_model, strength=1.0, output="correction")

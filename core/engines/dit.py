@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import ClassVar, Optional
 
+import cv2
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
@@ -83,6 +84,16 @@ class DiTEngine(Engine):
             is trained for this, :mod:`shotfill.train`). The flow engine runs once, at plate size,
             for both the guess and the detail band. By default, the strength
             the checkpoint's manifest recommends (``sampling.strength``), else 1.
+        samples: denoise this many samples of the window at once (one batch, one seed) and keep
+            their mean: an estimate of the expected frames given the guess, which scores better
+            than any one sample. By default the manifest's ``sampling.samples``, else 1.
+        output: ``"picture"``: the model's own picture, with the plate's detail (step 5 of the
+            module docstring); ``"correction"`` (needs a strength below 1): the ``flow`` engine's
+            plate-size result plus the model's change to it (its decoded frames minus the decoded
+            guess, upscaled), weighted by how little the flow engine trusts its result: a bridge
+            whose flow was confident (``bridge_flow_confidence`` c, no fallback) takes ``1 - c`` of
+            the change, so a right guess is kept; otherwise all of it. The VAE's own error cancels
+            out of the difference. By default the manifest's ``sampling.output``, else ``"picture"``.
     """
 
     name: ClassVar[str] = "dit"
@@ -90,7 +101,7 @@ class DiTEngine(Engine):
 
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
-                 strength: float | None = None):
+                 strength: float | None = None, samples: int | None = None, output: str | None = None):
         whole_option("working_size", working_size, 1)
         whole_option("steps", steps, 1)
         whole_option("window", window, 2)
@@ -104,6 +115,13 @@ class DiTEngine(Engine):
         if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
             raise InputError(f"engine option strength: expected a number in (0, 1], got {strength!r}")
         self.strength = float(strength)
+        self.samples = whole_option("samples", sampling.get("samples", 1) if samples is None else samples, 1)
+        output = sampling.get("output", "picture") if output is None else output
+        if output not in ("picture", "correction"):
+            raise InputError(f"engine option output: expected 'picture' or 'correction', got {output!r}")
+        if output == "correction" and self.strength >= 1:
+            raise InputError("engine option output: 'correction' refines the flow result, so it needs a strength below 1")
+        self.output = output
         self.working_size, self.steps, self.window, self.overlap, self.detail = (
             working_size, steps, window, overlap, bool(detail))
         self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
@@ -179,6 +197,10 @@ class DiTEngine(Engine):
         generator = torch.Generator().manual_seed(seed)
         scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
         decoded = pictures.clone()
+        correcting = self.output == "correction"
+        change = torch.zeros_like(pictures) if correcting else None
+        # what the model returns when it changes nothing: the guess where generated, the plate's latents elsewhere
+        unchanged = torch.where(latent_mask > 0, prior, latents) if correcting else None
         todo = latent_mask.clone()
         timings["denoise"] = timings["decode"] = 0.0
         for index, (first, last) in enumerate(windows):
@@ -190,17 +212,21 @@ class DiTEngine(Engine):
 
             start = time.monotonic()
             window_mask = todo[:, :, span]
+            k = self.samples  # k samples in one batch, then their mean
             latents[:, :, span] = sample(
-                self.transformer, known_latents=latents[:, :, span], generate_mask=window_mask,
-                scheduler=scheduler, num_steps=self.steps, generator=generator,
-                prior_latents=None if prior is None else prior[:, :, span], strength=self.strength,
-                progress=window_progress, cancel=cancel)
+                self.transformer, known_latents=latents[:, :, span].repeat(k, 1, 1, 1, 1),
+                generate_mask=window_mask.repeat(k, 1, 1, 1, 1), scheduler=scheduler, num_steps=self.steps,
+                generator=generator, prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
+                strength=self.strength, progress=window_progress, cancel=cancel).mean(0, keepdim=True)
             timings["denoise"] += time.monotonic() - start
 
             start = time.monotonic()
             new = [first + t for t in range(last - first) if bool(window_mask[0, 0, t].any())]
             with torch.no_grad():
                 pictures_new = self.vae.tiled_decode(self.vae.unscale_latents(latents[:, :, new])).sample
+                if correcting:  # the model's change to the guess, in pictures (the VAE's error cancels)
+                    change[:, :, new] = pictures_new - self.vae.tiled_decode(
+                        self.vae.unscale_latents(unchanged[:, :, new])).sample
             if chained:  # anchor to the real plate, and make the next window's context from the anchored frames
                 anchored = match_colour(_from_model(pictures_new), real_context)
                 pictures_new = _to_model(anchored)
@@ -212,20 +238,43 @@ class DiTEngine(Engine):
 
         if reverse:
             decoded = decoded.flip(2)
+            change = None if change is None else change.flip(2)
 
-        # 5. Back to plate size, colour-anchored, with the plate's detail
+        # 5. Back to plate size: the flow result corrected, or the model's picture with the plate's detail
         start = time.monotonic()
-        result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
-                                       detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
-                                       flow_result=flow)
-        if detail_info:
-            info["detail"] = detail_info
+        if correcting:
+            result, info["correction"] = _corrected(plan, flow, change, small_masks)
+        else:
+            result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
+                                           detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
+                                           flow_result=flow)
+            if detail_info:
+                info["detail"] = detail_info
         timings["detail"] = time.monotonic() - start
         progress(1.0, "done")
 
         info["timings"] = {k: round(v, 3) for k, v in timings.items()}
         self.last_info = info
         return result.astype(np.float32)
+
+
+def _corrected(plan: FramePlan, flow: tuple[np.ndarray, dict], change: torch.Tensor,
+               small_masks: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The flow engine's plate-size result plus the model's ``change`` (working size, model range),
+    upscaled, where the working mask generates, weighted by the flow engine's distrust in its result."""
+    flow_frames, flow_info = flow
+    trust = 0.0
+    if plan.kind is TaskKind.BRIDGE and flow_info.get("fallback") is None:
+        trust = float(np.clip(flow_info.get("bridge_flow_confidence", 0.0), 0.0, 1.0))
+    height, width = flow_frames.shape[1:3]
+    delta = _from_model(change) - 0.5  # (T, h, w, 3): half the model range is one unit of picture
+    result = flow_frames.astype(np.float32).copy()
+    for t in range(len(plan)):
+        if small_masks[t].any():
+            weight = (1.0 - trust) * small_masks[t][..., None]
+            step = cv2.resize(np.ascontiguousarray(delta[t] * weight), (width, height), interpolation=cv2.INTER_CUBIC)
+            result[t] += step
+    return result, {"weight": round(1.0 - trust, 4), "flow": flow_info}
 
 
 def _to_model(pictures: np.ndarray) -> torch.Tensor:
