@@ -585,15 +585,20 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
 
 # -- export ---------------------------------------------------------------------------------------
 def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id: str = "shotfill-dit",
-                      strength: float = 1.0) -> dict:
+                      strength: float = 1.0, samples: int = 1, output: str = "picture") -> dict:
     """Write the shipped form of a checkpoint: both parts in ``dtype``, and a manifest.
 
     The manifest names the model (``model_id``), the steps each part trained for, the sha256
     of every weight file, which the engine checks at load, and how to sample it: ``strength``
-    (the ``dit`` engine's default for this model, measured with ``shotfill eval``).
+    (the ``dit`` engine's default for this model, measured with ``shotfill eval``), ``samples``
+    and ``output`` (the engine's options of those names).
     """
     if not 0 < strength <= 1:
         raise InputError(f"export: strength must be in (0, 1], got {strength}")
+    if not isinstance(samples, int) or samples < 1:
+        raise InputError(f"export: samples must be a whole number of at least 1, got {samples!r}")
+    if output not in ("picture", "correction") or (output == "correction" and strength >= 1):
+        raise InputError(f"export: output must be 'picture', or 'correction' with a strength below 1, got {output!r}")
     files = {}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         if not (checkpoint / part / "config.json").is_file():
@@ -605,7 +610,7 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
     steps = {part: json.loads((checkpoint / f"{part}_state.json").read_text())["step"]
              for part in ("vae", "transformer") if (checkpoint / f"{part}_state.json").is_file()}
     manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": steps,
-                "sampling": {"strength": strength}, "files": files}
+                "sampling": {"strength": strength, "samples": samples, "output": output}, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -639,6 +644,9 @@ def build_parser(prog: str = "shotfill train") -> argparse.ArgumentParser:
     export.add_argument("--model-id", default="shotfill-dit", help="the model's name in the manifest and EXR headers")
     export.add_argument("--strength", type=float, default=1.0,
                         help="the dit engine's default strength for this model (1: from noise; below: refine the flow result)")
+    export.add_argument("--samples", type=int, default=1, help="the dit engine's default samples (their mean is kept)")
+    export.add_argument("--output", default="picture", choices=("picture", "correction"),
+                        help="the dit engine's default output: the model's picture, or the flow result corrected by it")
     return parser
 
 
@@ -651,7 +659,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "shotfill train") -> int
     try:
         if args.part == "export":
             manifest = export_checkpoint(Path(args.checkpoint), Path(args.out), getattr(torch, args.dtype),
-                                         args.model_id, args.strength)
+                                         args.model_id, args.strength, args.samples, args.output)
             log(f"exported {len(manifest['files'])} weight files to {args.out}")
             return 0
         if args.resume and args.init:
