@@ -593,12 +593,9 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
     (the ``dit`` engine's default for this model, measured with ``shotfill eval``), ``samples``
     and ``output`` (the engine's options of those names).
     """
-    if not 0 < strength <= 1:
-        raise InputError(f"export: strength must be in (0, 1], got {strength}")
-    if not isinstance(samples, int) or samples < 1:
-        raise InputError(f"export: samples must be a whole number of at least 1, got {samples!r}")
-    if output not in ("picture", "correction") or (output == "correction" and strength >= 1):
-        raise InputError(f"export: output must be 'picture', or 'correction' with a strength below 1, got {output!r}")
+    from .engines.dit import check_sampling
+
+    strength, samples, output = check_sampling(strength, samples, output, where="export:")
     files = {}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         if not (checkpoint / part / "config.json").is_file():

@@ -11,6 +11,7 @@ from PIL import Image
 import torch
 
 from shotfill import train
+from shotfill.errors import InputError
 from shotfill.models import random_generate_mask
 from shotfill.plan import Role, TaskKind
 from shotfill.train import LatentClip, PRESETS, discover_footage, flow_prior_latents, load_data, plan_of_mask
@@ -163,3 +164,13 @@ def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
     assert _json.loads((tuned / "transformer" / "config.json").read_text())["guide"] is True
     assert train.main(["dit", "--data", str(recipe), "--out", str(tmp_path / "x"), "--init", str(tuned),
                        "--preset", "tiny", "--steps", "1", "--no-guide"]) == 2
+
+
+def test_export_refuses_sampling_defaults_the_engine_would_refuse(tmp_path):
+    from shotfill.train import export_checkpoint
+
+    for kwargs, field in (({"strength": 0.0}, "strength"), ({"samples": 0}, "samples"),
+                          ({"output": "blend"}, "output"), ({"strength": 1.0, "output": "correction"}, "output")):
+        with pytest.raises(InputError, match=f"export: {field}"):
+            export_checkpoint(tmp_path / "ckpt", tmp_path / "out", torch.float32, **kwargs)
+    assert not (tmp_path / "out").exists()  # refused before anything is written

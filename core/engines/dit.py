@@ -93,7 +93,9 @@ class DiTEngine(Engine):
             guess, upscaled), weighted by how little the flow engine trusts its result: a bridge
             whose flow was confident (``bridge_flow_confidence`` c, no fallback) takes ``1 - c`` of
             the change, so a right guess is kept; otherwise all of it. The VAE's own error cancels
-            out of the difference. By default the manifest's ``sampling.output``, else ``"picture"``.
+            out of the difference, and the detail is the flow result's own (``detail`` and
+            ``detail_scale`` serve the ``picture`` output only). By default the manifest's
+            ``sampling.output``, else ``"picture"``.
     """
 
     name: ClassVar[str] = "dit"
@@ -111,17 +113,10 @@ class DiTEngine(Engine):
         self.detail_scale = positive_option("detail_scale", detail_scale)
         self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
         self.model_id, self.checksum, sampling = _verify_manifest(self.model_dir)
-        strength = sampling.get("strength", 1.0) if strength is None else strength
-        if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
-            raise InputError(f"engine option strength: expected a number in (0, 1], got {strength!r}")
-        self.strength = float(strength)
-        self.samples = whole_option("samples", sampling.get("samples", 1) if samples is None else samples, 1)
-        output = sampling.get("output", "picture") if output is None else output
-        if output not in ("picture", "correction"):
-            raise InputError(f"engine option output: expected 'picture' or 'correction', got {output!r}")
-        if output == "correction" and self.strength >= 1:
-            raise InputError("engine option output: 'correction' refines the flow result, so it needs a strength below 1")
-        self.output = output
+        self.strength, self.samples, self.output = check_sampling(
+            sampling.get("strength", 1.0) if strength is None else strength,
+            sampling.get("samples", 1) if samples is None else samples,
+            sampling.get("output", "picture") if output is None else output)
         self.working_size, self.steps, self.window, self.overlap, self.detail = (
             working_size, steps, window, overlap, bool(detail))
         self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
@@ -258,6 +253,19 @@ class DiTEngine(Engine):
         return result.astype(np.float32)
 
 
+def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, str]:
+    """``(strength, samples, output)`` checked as the engine's options (``where`` names them in errors)."""
+    if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
+        raise InputError(f"{where} strength: expected a number in (0, 1], got {strength!r}")
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise InputError(f"{where} samples: expected a whole number of at least 1, got {samples!r}")
+    if output not in ("picture", "correction"):
+        raise InputError(f"{where} output: expected 'picture' or 'correction', got {output!r}")
+    if output == "correction" and strength >= 1:
+        raise InputError(f"{where} output: 'correction' refines the flow result, so it needs a strength below 1")
+    return float(strength), samples, output
+
+
 def _corrected(plan: FramePlan, flow: tuple[np.ndarray, dict], change: torch.Tensor,
                small_masks: np.ndarray) -> tuple[np.ndarray, dict]:
     """The flow engine's plate-size result plus the model's ``change`` (working size, model range),
@@ -267,7 +275,7 @@ def _corrected(plan: FramePlan, flow: tuple[np.ndarray, dict], change: torch.Ten
     if plan.kind is TaskKind.BRIDGE and flow_info.get("fallback") is None:
         trust = float(np.clip(flow_info.get("bridge_flow_confidence", 0.0), 0.0, 1.0))
     height, width = flow_frames.shape[1:3]
-    delta = _from_model(change) - 0.5  # (T, h, w, 3): half the model range is one unit of picture
+    delta = change[0].permute(1, 2, 3, 0).float().numpy() / 2  # (T, h, w, 3): the model's [-1, 1] is 2 units
     result = flow_frames.astype(np.float32).copy()
     for t in range(len(plan)):
         if small_masks[t].any():
