@@ -237,7 +237,32 @@ def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing
         result = engine.generate(plan, frames, masks, seed=0)
         flow = FlowEngine().generate(plan, frames, masks)
         np.testing.assert_allclose(result, flow, atol=1e-6)  # the VAE's own error cancels out of the change
-        assert engine.last_info["correction"]["weight"] == 1.0
+        assert 0.0 < engine.last_info["correction"]["weight"] <= 1.0
+
+
+def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_model, monkeypatch):
+    """The model's change lands where the flow engine trusts its own pixels least (``last_confidence``)."""
+    import shotfill.engines.dit as dit_module
+    from shotfill.engines.flow import FlowEngine
+
+    def brighter(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
+        return torch.where(generate_mask > 0, prior_latents + 0.5, known_latents)  # the model changes the guess
+
+    monkeypatch.setattr(dit_module, "sample", brighter)
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
+                       output="correction")
+    plan = PLANS["extend_forward"]
+    frames, masks = window_of(plan)
+    result = engine.generate(plan, frames, masks, seed=0)
+    flow_engine = FlowEngine()
+    flow = flow_engine.generate(plan, frames, masks)
+    moved = np.abs(result - flow).mean(axis=(1, 2, 3))  # (T,) how far each frame left the flow result
+    generated = plan.generate_positions
+    np.testing.assert_array_equal(moved[plan.known_positions], 0.0)
+    # the first generated frame (most trusted, next to the plate) moves least, the last most
+    assert 0 < moved[generated[0]] < moved[generated[-1]]
+    distrust = 1 - flow_engine.last_confidence[generated].mean()
+    assert engine.last_info["correction"]["weight"] == pytest.approx(distrust, abs=1e-3)
 
 
 def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model):

@@ -176,6 +176,71 @@ def test_fill_with_empty_masks_changes_nothing():
     assert flow.last_info["fill_propagated_fraction"] == 0.0
 
 
+# -- confidence: the engine's trust in its own pixels ---------------------------------------
+
+
+def test_confidence_is_one_on_known_pixels_and_fades_along_an_extension():
+    from shotfill.engines.flow import EXTEND_TRUST_HALF_LIFE
+
+    plan, frames, masks, _ = extend_case()
+    flow = FlowEngine()
+    flow.generate(plan, frames, masks)
+    confidence = flow.last_confidence
+    assert confidence.shape == masks.shape and confidence.dtype == np.float32
+    np.testing.assert_array_equal(confidence[plan.known_positions], 1.0)
+    # a steady pan foretells its last known frame: the middle of the picture, carried from inside
+    # the anchor frame, keeps nearly all trust but for 0.5 ** (steps / half-life)
+    middle = confidence[:, 16:48, 16:80].mean(axis=(1, 2))
+    for position, steps in zip(plan.generate_positions, (1, 2, 3, 4)):
+        assert middle[position] == pytest.approx(0.5 ** (steps / EXTEND_TRUST_HALF_LIFE), rel=0.01)
+    # the pan (+3, +1 per frame) brings new content in at the right and bottom: replicated edge, no trust
+    last = plan.generate_positions[-1]
+    assert confidence[last, :, -4:].max() < 0.05 and confidence[last, -2:, :].max() < 0.05
+
+
+def test_an_extension_whose_motion_model_fails_on_the_known_frames_is_not_trusted():
+    """The velocity measured on the earlier frames must foretell the last known one (held out)."""
+    plan, frames, masks, _ = extend_case()
+    steady = FlowEngine()
+    steady.generate(plan, frames, masks)
+    jolted = frames.copy()
+    jolted[3] = panning_clip(8, seed=5)[3]  # the last known frame shows something else
+    shaken = FlowEngine()
+    shaken.generate(plan, jolted, masks)
+    generated = plan.generate_positions
+    assert shaken.last_confidence[generated].mean() < 0.5 * steady.last_confidence[generated].mean()
+
+
+def test_confidence_of_a_bridge_is_its_flow_confidence_or_zero_for_a_dissolve():
+    plan, frames, masks, _ = bridge_case()
+    flow = FlowEngine()
+    flow.generate(plan, frames, masks)
+    for p in plan.generate_positions:
+        np.testing.assert_allclose(flow.last_confidence[p], flow.last_info["bridge_flow_confidence"])
+    plan, frames, masks, _ = bridge_case(b_seed=7)
+    flow.generate(plan, frames, masks)
+    np.testing.assert_array_equal(flow.last_confidence[plan.generate_positions], 0.0)
+
+
+def test_confidence_of_a_fill_is_high_where_tracked_and_zero_where_inpainted():
+    from shotfill.engines.flow import FILL_TRUST_HALF_LIFE
+
+    plan, frames, masks, _ = fill_case()
+    flow = FlowEngine()
+    flow.generate(plan, frames, masks)
+    hole = masks > 0
+    np.testing.assert_array_equal(flow.last_confidence[~hole], 1.0)
+    # the pan uncovers the hole's background a few frames away: most hole pixels are tracked from there
+    distances = 1 + FILL_TRUST_HALF_LIFE * np.log2(1 / flow.last_confidence[hole & (flow.last_confidence > 0)])
+    np.testing.assert_allclose(distances, np.round(distances), atol=1e-3)  # whole frames away
+    assert np.median(distances) <= 4 and flow.last_confidence[hole].min() >= 0.0
+    # a still picture never shows what the hole hides: every hole pixel is inpainted
+    still = np.repeat(frames[:1], 8, axis=0)
+    flow.generate(plan, still, masks)
+    assert flow.last_info["fill_inpainted_fraction"] == 1.0
+    np.testing.assert_array_equal(flow.last_confidence[hole], 0.0)
+
+
 # -- the engine contract ------------------------------------------------------------------
 
 

@@ -54,7 +54,8 @@ from ..plan import FramePlan, TaskKind
 from ..resources import RESOURCES
 from . import _cv
 from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
-from .working import at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option, working_size
+from .working import (PlateFlow, at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option,
+                      working_size)
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
@@ -90,9 +91,11 @@ class DiTEngine(Engine):
         output: ``"picture"``: the model's own picture, with the plate's detail (step 5 of the
             module docstring); ``"correction"`` (needs a strength below 1): the ``flow`` engine's
             plate-size result plus the model's change to it (its decoded frames minus the decoded
-            guess, upscaled), weighted by how little the flow engine trusts its result: a bridge
-            whose flow was confident (``bridge_flow_confidence`` c, no fallback) takes ``1 - c`` of
-            the change, so a right guess is kept; otherwise all of it. The VAE's own error cancels
+            guess, upscaled), weighted per pixel by how little the flow engine trusts its result
+            (``1 - FlowEngine.last_confidence``): little next to the real frames of an extension and
+            on fill pixels tracked from a nearby frame, ``1 - c`` on a bridge whose flow was
+            confident (``bridge_flow_confidence`` c), all of it on a dissolve or an inpainted pixel;
+            so a right guess is kept. The VAE's own error cancels
             out of the difference, and the detail is the flow result's own (``detail`` and
             ``detail_scale`` serve the ``picture`` output only). By default the manifest's
             ``sampling.output``, else ``"picture"``.
@@ -173,7 +176,7 @@ class DiTEngine(Engine):
             timings["flow"] = time.monotonic() - start
         start = time.monotonic()
         if needs_guess:  # the flow engine's picture at working size
-            guess = np.where(small_masks[..., None] > 0, to_working(flow[0], masks, size)[0], small)
+            guess = np.where(small_masks[..., None] > 0, to_working(flow.frames, masks, size)[0], small)
             guess = _to_model(guess)
             guess = guess.flip(2) if reverse else guess
             touched = [t for t in range(len(plan)) if bool(latent_mask[0, 0, t].any())]
@@ -238,7 +241,7 @@ class DiTEngine(Engine):
         # 5. Back to plate size: the flow result corrected, or the model's picture with the plate's detail
         start = time.monotonic()
         if correcting:
-            result, info["correction"] = _corrected(plan, flow, change, small_masks)
+            result, info["correction"] = _corrected(plan, flow, change, small_masks, masks)
         else:
             result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
                                            detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
@@ -266,23 +269,23 @@ def check_sampling(strength, samples, output, where: str = "engine option") -> t
     return float(strength), samples, output
 
 
-def _corrected(plan: FramePlan, flow: tuple[np.ndarray, dict], change: torch.Tensor,
-               small_masks: np.ndarray) -> tuple[np.ndarray, dict]:
+def _corrected(plan: FramePlan, flow: PlateFlow, change: torch.Tensor, small_masks: np.ndarray,
+               masks: np.ndarray) -> tuple[np.ndarray, dict]:
     """The flow engine's plate-size result plus the model's ``change`` (working size, model range),
-    upscaled, where the working mask generates, weighted by the flow engine's distrust in its result."""
-    flow_frames, flow_info = flow
-    trust = 0.0
-    if plan.kind is TaskKind.BRIDGE and flow_info.get("fallback") is None:
-        trust = float(np.clip(flow_info.get("bridge_flow_confidence", 0.0), 0.0, 1.0))
-    height, width = flow_frames.shape[1:3]
+    upscaled, where the working mask generates, weighted per pixel by the flow engine's distrust
+    in its result (``1 - confidence``). ``info["weight"]``: the mean weight over the generated pixels."""
+    height, width = flow.frames.shape[1:3]
     delta = change[0].permute(1, 2, 3, 0).float().numpy() / 2  # (T, h, w, 3): the model's [-1, 1] is 2 units
-    result = flow_frames.astype(np.float32).copy()
+    distrust = 1.0 - np.clip(flow.confidence, 0.0, 1.0)  # (T, H, W)
+    result = flow.frames.astype(np.float32).copy()
     for t in range(len(plan)):
         if small_masks[t].any():
-            weight = (1.0 - trust) * small_masks[t][..., None]
-            step = cv2.resize(np.ascontiguousarray(delta[t] * weight), (width, height), interpolation=cv2.INTER_CUBIC)
-            result[t] += step
-    return result, {"weight": round(1.0 - trust, 4), "flow": flow_info}
+            step = cv2.resize(np.ascontiguousarray(delta[t] * small_masks[t][..., None]), (width, height),
+                              interpolation=cv2.INTER_CUBIC)
+            result[t] += step * distrust[t][..., None]
+    generated = masks > 0
+    weight = float(distrust[generated].mean()) if generated.any() else 0.0
+    return result, {"weight": round(weight, 4), "flow": flow.info}
 
 
 def _to_model(pictures: np.ndarray) -> torch.Tensor:

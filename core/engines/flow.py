@@ -41,6 +41,19 @@ fill
     they succeed at the same distance. What no track reaches within
     ``fill_max_distance`` frames is inpainted spatially (Telea). The seam is
     softened over ``feather`` pixels inside the hole only.
+
+confidence
+    After each :meth:`generate`, ``last_confidence`` (float32 ``(T, H, W)``,
+    0..1) says how far the engine trusts each pixel of its own picture: 1 on
+    known pixels; for an extension, how well the motion model foretold the
+    last known frame where the pixel was carried from (a held-out hindcast,
+    :meth:`FlowEngine._hindcast`; 0 where the edge is replicated), times
+    ``0.5 ** (steps / EXTEND_TRUST_HALF_LIFE)``, since a constant-velocity
+    guess strays further with every frame; for a bridge, the bridge's confidence where the flow was used (0 for
+    a dissolve); for a fill, ``0.5 ** ((d - 1) / FILL_TRUST_HALF_LIFE)`` where
+    a track reached a known pixel ``d`` frames away, 0 where it was inpainted.
+    Model engines weigh their change to this engine's result by ``1 -
+    confidence`` (:mod:`shotfill.engines.dit`, ``output="correction"``).
 """
 from __future__ import annotations
 
@@ -62,6 +75,10 @@ RELIABLE = 0.5
 INVERSION_STEPS = 4
 #: a fill source pixel counts as known when its sampled mask is below this
 KNOWN_MASK = 1e-3
+#: frames of extension after which the engine's trust in its own pixels has halved (see ``last_confidence``)
+EXTEND_TRUST_HALF_LIFE = 4.0
+#: frames between a filled pixel and its source after which that trust has halved
+FILL_TRUST_HALF_LIFE = 8.0
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -77,7 +94,8 @@ class FlowEngine(Engine):
         inpaint_radius: Telea neighbourhood radius for what propagation cannot fill.
 
     After each :meth:`generate`, ``last_info`` holds what the engine measured
-    and decided (for example ``{"bridge_flow_confidence": 0.2, "fallback": "dissolve"}``).
+    and decided (for example ``{"bridge_flow_confidence": 0.2, "fallback": "dissolve"}``),
+    and ``last_confidence`` its per-pixel trust in its result (see the module docstring).
     """
 
     name: ClassVar[str] = "flow"
@@ -99,6 +117,7 @@ class FlowEngine(Engine):
         self.feather = feather
         self.inpaint_radius = inpaint_radius
         self.last_info: dict = {}
+        self.last_confidence: np.ndarray | None = None
 
     def describe(self) -> dict:
         return {"engine": self.name, "model": f"opencv-{cv2.__version__} DIS medium", "model_sha256": ""}
@@ -109,23 +128,26 @@ class FlowEngine(Engine):
         _cv.check_window(plan, frames, masks)
         progress = progress or no_progress
         out = np.array(frames, dtype=np.float32, copy=True)
+        confidence = np.ones(frames.shape[:3], np.float32)
         if plan.kind is TaskKind.BRIDGE:
-            self.last_info = self._bridge(plan, frames, out, progress, cancel)
+            self.last_info = self._bridge(plan, frames, out, confidence, progress, cancel)
         elif plan.kind is TaskKind.FILL:
-            self.last_info = self._fill(plan, frames, masks, out, progress, cancel)
+            self.last_info = self._fill(plan, frames, masks, out, confidence, progress, cancel)
         else:
-            self.last_info = self._extend(plan, frames, out, progress, cancel)
+            self.last_info = self._extend(plan, frames, out, confidence, progress, cancel)
+        self.last_confidence = confidence
         return out
 
     # -- extend ---------------------------------------------------------------------
 
-    def _extend(self, plan: FramePlan, frames: np.ndarray, out: np.ndarray,
+    def _extend(self, plan: FramePlan, frames: np.ndarray, out: np.ndarray, trust: np.ndarray,
                 progress: ProgressFn, cancel: Optional[CancelFn]) -> dict:
         context, targets = _cv.extension_layout(plan)
         height, width = frames.shape[1:3]
         size = _cv.flow_size(height, width, self.flow_max_side)
         greys = [_cv.resize(_cv.to_grey8(frames[p]), size) for p in context[-self.context_frames:]]
         velocity = self._velocity(greys, cancel)
+        hindcast = self._hindcast(greys, velocity, cancel)
         anchor = frames[context[-1]]
         decay = 0.5 ** (1.0 / self.velocity_half_life)
         for i, (position, steps) in enumerate(targets):
@@ -133,9 +155,30 @@ class FlowEngine(Engine):
             travel = (1.0 - decay ** steps) / (1.0 - decay)  # sum of decay**j for j < steps
             pull = _invert_motion(velocity, travel)
             out[position] = _cv.warp(anchor, _cv.upsample_field(pull, height, width))
+            carried = _cv.warp(hindcast, pull, border=cv2.BORDER_CONSTANT)  # 0 where the edge is replicated
+            trust[position] = _cv.resize(carried, (height, width)) * 0.5 ** (steps / EXTEND_TRUST_HALF_LIFE)
             progress((i + 1) / len(targets), f"{plan.kind.value}: frame {i + 1}/{len(targets)}")
         speed = float(np.median(np.sqrt(_cv.length2(velocity)))) * width / size[1]
         return {"extend_speed_px": speed, "context_frames": len(greys)}
+
+    def _hindcast(self, greys: list[np.ndarray], velocity: np.ndarray,
+                  cancel: Optional[CancelFn]) -> np.ndarray:
+        """How well the motion model foretells the last known frame: float32 ``(h, w)``, 0..1, on its grid.
+
+        With three or more frames, the velocity measured without the last frame predicts it from
+        the one before (a held-out test); with two, the measured ``velocity`` itself does (only
+        a photometric check). The agreement is ``exp(-(r / PHOTOMETRIC_SCALE) ** 2)`` of the
+        blurred grey residual ``r``, as for a bridge. A single frame foretells nothing: 0.
+        """
+        if len(greys) < 2:
+            return np.zeros(greys[-1].shape, np.float32)
+        if len(greys) >= 3:
+            predicted = _cv.warp(greys[-2], _invert_motion(self._velocity(greys[:-1], cancel), 1.0))
+        else:
+            predicted = _cv.warp(greys[-2], -velocity)  # the pixel now at y was at y - v(y)
+        residual = np.abs(greys[-1].astype(np.float32) - predicted.astype(np.float32)) / 255.0
+        residual = cv2.GaussianBlur(residual, (0, 0), 2.0)
+        return np.exp(-((residual / PHOTOMETRIC_SCALE) ** 2)).astype(np.float32)
 
     @staticmethod
     def _velocity(greys: list[np.ndarray], cancel: Optional[CancelFn]) -> np.ndarray:
@@ -158,7 +201,7 @@ class FlowEngine(Engine):
 
     # -- bridge ---------------------------------------------------------------------
 
-    def _bridge(self, plan: FramePlan, frames: np.ndarray, out: np.ndarray,
+    def _bridge(self, plan: FramePlan, frames: np.ndarray, out: np.ndarray, trust: np.ndarray,
                 progress: ProgressFn, cancel: Optional[CancelFn]) -> dict:
         a, b, targets = _cv.bridge_layout(plan)
         height, width = frames.shape[1:3]
@@ -193,13 +236,14 @@ class FlowEngine(Engine):
                 local = np.maximum(seen_a, seen_b)[..., None]
                 blend = local * moved + (1.0 - local) * blend
             out[position] = blend
+            trust[position] = min(confidence, 1.0) if use_flow else 0.0
             progress((i + 1) / len(targets), f"bridge: frame {i + 1}/{len(targets)}")
         return {"bridge_flow_confidence": confidence, "fallback": None if use_flow else "dissolve"}
 
     # -- fill -----------------------------------------------------------------------
 
     def _fill(self, plan: FramePlan, frames: np.ndarray, masks: np.ndarray, out: np.ndarray,
-              progress: ProgressFn, cancel: Optional[CancelFn]) -> dict:
+              trust: np.ndarray, progress: ProgressFn, cancel: Optional[CancelFn]) -> dict:
         targets = _cv.fill_targets(plan, masks)
         if not targets:
             return {"fill_propagated_fraction": 0.0, "fill_inpainted_fraction": 0.0}
@@ -209,9 +253,12 @@ class FlowEngine(Engine):
         hole_pixels = propagated = 0
         for i, position in enumerate(targets):
             check_cancel(cancel)
-            picture, unreached = self._propagate(position, frames, masks, holes, tracks)
+            picture, distance = self._propagate(position, frames, masks, holes, tracks)
+            unreached = holes[position] & (distance == 0)
             picture = _cv.inpaint(picture, unreached, self.inpaint_radius)
             out[position] = _feather(picture, holes[position], self.feather)
+            trust[position] = np.where(holes[position], np.where(
+                unreached, 0.0, 0.5 ** ((distance - 1.0) / FILL_TRUST_HALF_LIFE)), 1.0)
             hole_pixels += int(holes[position].sum())
             propagated += int(holes[position].sum() - unreached.sum())
             progress(0.5 + 0.5 * (i + 1) / len(targets), f"fill: frame {i + 1}/{len(targets)}")
@@ -223,15 +270,19 @@ class FlowEngine(Engine):
         """Fill a frame's hole from the nearest frames along the flow.
 
         Returns the picture (hole pixels no track reached keep their original
-        values) and the bool map of those unreached pixels.
+        values) and, per pixel, how many frames away its value was found
+        (int32 ``(H, W)``; 0 where no track reached it, and outside the hole).
         """
         hole = holes[position]
         box = _bounding_box(hole)
         y0, y1, x0, x1 = box
         todo = hole[y0:y1, x0:x1].copy()
         value = np.zeros(todo.shape + (3,), np.float32)
+        found_at = np.zeros(todo.shape, np.int32)
         directions = [tracks.follow(position, +1, box), tracks.follow(position, -1, box)]
+        distance = 0
         while directions and todo.any():
+            distance += 1
             total = np.zeros_like(value)
             count = np.zeros(todo.shape, np.float32)
             for direction in list(directions):
@@ -247,14 +298,15 @@ class FlowEngine(Engine):
                 count += found
             reached = count > 0
             value[reached] = total[reached] / count[reached][:, None]
+            found_at[reached] = distance
             todo &= ~reached
         picture = frames[position].copy()
         crop = picture[y0:y1, x0:x1]
         taken = hole[y0:y1, x0:x1] & ~todo
         crop[taken] = value[taken]
-        unreached = np.zeros_like(hole)
-        unreached[y0:y1, x0:x1] = todo
-        return picture, unreached
+        distances = np.zeros(hole.shape, np.int32)
+        distances[y0:y1, x0:x1] = np.where(taken, found_at, 0)
+        return picture, distances
 
 
 class _Tracks:

@@ -15,7 +15,7 @@ which do not depend on the model:
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -88,14 +88,14 @@ def add_plate_detail(upscaled: np.ndarray, flow: np.ndarray, sigma: float) -> np
 def at_plate(plan: FramePlan, frames: np.ndarray, masks: np.ndarray, small: np.ndarray,
              small_masks: np.ndarray, result_small: np.ndarray, *, detail: bool, detail_scale: float,
              cancel: Optional[CancelFn] = None,
-             flow_result: tuple[np.ndarray, dict] | None = None) -> tuple[np.ndarray, dict]:
+             flow_result: PlateFlow | None = None) -> tuple[np.ndarray, dict]:
     """The working-size result at plate size: anchored, upscaled and (with ``detail``) given the plate's detail.
 
     The generated frames' colour is anchored to the plate's real frames at working size (as the
     pipeline does at plate size, so the detail band matches it); the picture is upscaled (bicubic)
     and its band finer than ``detail_scale`` working pixels is replaced by the ``flow`` engine's
     result on the same plan (:func:`add_plate_detail`): ``flow_result`` (its frames and report)
-    when the caller already has it, else it runs here. Returns ``(result, info)``, ``info`` the
+    (:func:`plate_flow`) when the caller already has it, else it runs here. Returns ``(result, info)``, ``info`` the
     flow engine's report when detail was added.
     """
     height, width = frames.shape[1:3]
@@ -103,20 +103,28 @@ def at_plate(plan: FramePlan, frames: np.ndarray, masks: np.ndarray, small: np.n
     result = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in anchored])
     info: dict = {}
     if detail:
-        flow_result, flow_info = flow_result or plate_flow(plan, frames, masks, cancel)
-        info = {"flow": flow_info}
+        flow_result = flow_result or plate_flow(plan, frames, masks, cancel)
+        info = {"flow": flow_result.info}
         sigma = detail_scale * max(height / small.shape[1], width / small.shape[2])
-        result = add_plate_detail(result, flow_result, sigma)
+        result = add_plate_detail(result, flow_result.frames, sigma)
     return result.astype(np.float32), info
 
 
+class PlateFlow(NamedTuple):
+    """The ``flow`` engine's result on a plan at plate size."""
+
+    frames: np.ndarray  #: ``(T, H, W, 3)``
+    info: dict  #: its report (``FlowEngine.last_info``)
+    confidence: np.ndarray  #: ``(T, H, W)``, its trust in each pixel (``FlowEngine.last_confidence``)
+
+
 def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
-               cancel: Optional[CancelFn] = None) -> tuple[np.ndarray, dict]:
-    """The ``flow`` engine's result on ``plan`` at plate size, and its report."""
+               cancel: Optional[CancelFn] = None) -> PlateFlow:
+    """The ``flow`` engine's result on ``plan`` at plate size, its report and its per-pixel trust."""
     from .flow import FlowEngine
 
     flow = FlowEngine()
-    return flow.generate(plan, frames, masks, cancel=cancel), flow.last_info
+    return PlateFlow(flow.generate(plan, frames, masks, cancel=cancel), flow.last_info, flow.last_confidence)
 
 
 def whole_option(name: str, value, minimum: int) -> int:
