@@ -281,11 +281,11 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
 
     ``source`` is an edit (every ready bridge and fill target by default; ``targets`` names
     the ones to run, extensions included, which need ``extend_frames``) or a ``job.json``
-    (one target). ``engine``, ``seed`` and ``prompt`` default to the default engine (flow), 0
+    (one target). ``engine``, ``seed`` and ``prompt`` default to the default engine (dit), 0
     and none for an edit, and to the job's own for a job spec. ``output_dir`` holds one folder
     per target (default: ``<edit folder>/<edit stem>_shotfill``; a job spec keeps its own
     output folder unless it is given). ``gpu`` asks the farm for a GPU for Generate tasks (default: for every engine
-    but flow and baseline). ``shotfill_command`` is the ``shotfill`` executable on the workers
+    but flow, baseline and dit, which run on a CPU). ``shotfill_command`` is the ``shotfill`` executable on the workers
     (default: this environment's console script). ``engine_options`` (``model``, ``memory``,
     ``steps``...) go into every target's job; a job spec's are updated with them. Returns the
     bundle folder.
@@ -804,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", dest="targets", metavar="ID",
                    help="a target to run (repeat; default: every ready bridge and fill)")
     p.add_argument("--extend-frames", type=int, metavar="N", help="frames to add for extension targets")
-    p.add_argument("--engine", help="engine (default flow; a job.json keeps its own)")
+    p.add_argument("--engine", help="engine (default dit; a job.json keeps its own)")
     p.add_argument("--seed", type=int, help="the bundle's seed; each target's is derived from it (default 0)")
     p.add_argument("--prompt", help="text prompt, for engines with text conditioning")
     engine_option_arguments(p)

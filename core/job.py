@@ -12,7 +12,7 @@ Example::
       "task": "extend_forward",
       "source": {"path": "plates/sh010.####.exr"},
       "frames": 24,
-      "engine": "flow",
+      "engine": "dit",
       "seed": 7,
       "output": {"dir": "out/sh010_ext", "compression": "zip"}
     }
@@ -31,6 +31,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .engines import DEFAULT_ENGINE
 from .errors import JobSpecError
 from .plan import TaskKind
 
@@ -158,7 +159,7 @@ class JobSpec:
     edit: EditSpec | None = None
     frames: int | None = None        # frames to generate (extend, bridge)
     context: int | None = None       # known frames each side; None: the engine's choice
-    engine: str = "flow"
+    engine: str = DEFAULT_ENGINE
     engine_options: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     prompt: str = ""
@@ -241,7 +242,7 @@ class JobSpec:
             edit=EditSpec.from_dict(d["edit"]) if d.get("edit") is not None else None,
             frames=_opt_count(d, "frames"),
             context=_opt_count(d, "context"),
-            engine=_str(d, "engine", "flow"),
+            engine=_str(d, "engine", DEFAULT_ENGINE),
             engine_options=_dict(d, "engine_options"),
             seed=_int(d, "seed", 0),
             prompt=_str(d, "prompt", ""),

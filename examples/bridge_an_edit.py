@@ -1,6 +1,6 @@
 """Find the gaps of an edit and bridge each one, then place all results on one new edit.
 
-    python examples/bridge_an_edit.py EDIT OUT_DIR [--engine flow]
+    python examples/bridge_an_edit.py EDIT OUT_DIR [--engine dit|flow|...]
 
 EDIT is any edit OpenTimelineIO reads (.otio, .edl, FCP XML, ...) whose clips link
 media on disk, e.g. the one `python examples/make_sample_edit.py` writes.
@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shotfill.engines import DEFAULT_ENGINE
 from shotfill.errors import ShotfillError
 from shotfill.job import EditSpec, JobSpec, OutputSpec
 from shotfill.pipeline import publish, run_job
@@ -22,7 +23,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("edit")
     parser.add_argument("out_dir")
-    parser.add_argument("--engine", default="flow")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE)
     args = parser.parse_args(argv)
     try:
         targets = [t for t in find_targets(load_edit(args.edit), edit_path=args.edit)

@@ -1,6 +1,6 @@
 """Extend a plate with the Python API: one job spec, the same worker the command line runs.
 
-    python examples/extend_a_plate.py PLATE OUT_DIR [--frames 8] [--engine flow]
+    python examples/extend_a_plate.py PLATE OUT_DIR [--frames 8] [--engine dit|flow|...]
 
 PLATE is a frame pattern (``plate.####.exr``), a movie or a folder of frames.
 Prints each written frame as the worker reports it, then where the frames are.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from shotfill.engines import DEFAULT_ENGINE
 from shotfill.errors import ShotfillError
 from shotfill.job import JobSpec
 from shotfill.pipeline import run_job
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("plate")
     parser.add_argument("out_dir")
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--engine", default="flow")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE)
     args = parser.parse_args(argv)
     spec = JobSpec.from_dict({
         "task": "extend_forward",

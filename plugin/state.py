@@ -170,7 +170,7 @@ class Settings:
 
     operation: str = "all"        # which targets the list shows: "all" or an Operation value
     frames: int = 24              # frames to add, for extensions
-    engine: str = "flow"
+    engine: str = "dit"           # the engine side's default engine (shotfill.engines.DEFAULT_ENGINE)
     model: str = ""               # the engine's model folder; "": the model the engine ships with
     seed: int = 0                 # the first take's seed; take i uses seed + i
     takes: int = 1                # takes per Generate, each with its own seed

@@ -51,7 +51,7 @@ def test_extend_with_jsonl_events(plate, tmp_path):
     frames = [e["frame"] for e in events if e["event"] == "frame"]
     assert frames == [24, 25, 26, 27]                       # continues 0000-0023
     result = events[-1]
-    assert result["event"] == "result" and result["engine"] == "flow"
+    assert result["event"] == "result" and result["engine"] == "dit"     # the default engine
     fr = [e["fraction"] for e in events if e["event"] == "progress"]
     assert fr == sorted(fr) and fr[-1] == 1.0
     assert read_exr(tmp_path / "out" / "sh010_ext.0025.exr").attributes["shotfill.seed"] == 3

@@ -204,6 +204,32 @@ def test_bad_options_are_input_errors(tiny_model):
         DiTEngine(model=tiny_model, window=4, overlap=4)
 
 
+def test_dit_is_the_default_engine_of_every_front_door():
+    from shotfill.cli import build_parser
+    from shotfill.engines import DEFAULT_ENGINE
+    from shotfill.job import JobSpec
+    from shotfill_plugin.state import Settings
+
+    assert DEFAULT_ENGINE == "dit"
+    job = JobSpec.from_dict({"version": 1, "task": "extend_forward", "source": {"path": "p.####.exr"},
+                             "frames": 2, "output": {"dir": "out"}})
+    assert job.engine == "dit" and Settings().engine == "dit"
+    assert build_parser().parse_args(["extend", "p.####.exr", "--frames", "2", "--out", "o"]).engine == "dit"
+
+
+def test_a_missing_package_of_an_engine_is_a_clear_error(monkeypatch):
+    import importlib
+
+    import shotfill.engines as registry
+
+    def no_torch(name, *args):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(importlib, "import_module", no_torch)
+    with pytest.raises(EngineUnavailableError, match=r"engine 'dit' needs the Python package 'torch'.*'dit' extra.*--engine flow"):
+        registry.get_engine("dit")
+
+
 def test_registry_builds_the_engine(tiny_model):
     assert isinstance(get_engine("dit", model=tiny_model, steps=1), DiTEngine)
 

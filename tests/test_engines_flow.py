@@ -179,9 +179,7 @@ def test_fill_with_empty_masks_changes_nothing():
 # -- confidence: the engine's trust in its own pixels ---------------------------------------
 
 
-def test_confidence_is_one_on_known_pixels_and_fades_along_an_extension():
-    from shotfill.engines.flow import EXTEND_TRUST_HALF_LIFE
-
+def test_confidence_is_one_on_known_pixels_and_high_along_a_steady_extension():
     plan, frames, masks, _ = extend_case()
     flow = FlowEngine()
     flow.generate(plan, frames, masks)
@@ -189,10 +187,8 @@ def test_confidence_is_one_on_known_pixels_and_fades_along_an_extension():
     assert confidence.shape == masks.shape and confidence.dtype == np.float32
     np.testing.assert_array_equal(confidence[plan.known_positions], 1.0)
     # a steady pan foretells its last known frame: the middle of the picture, carried from inside
-    # the anchor frame, keeps nearly all trust but for 0.5 ** (steps / half-life)
-    middle = confidence[:, 16:48, 16:80].mean(axis=(1, 2))
-    for position, steps in zip(plan.generate_positions, (1, 2, 3, 4)):
-        assert middle[position] == pytest.approx(0.5 ** (steps / EXTEND_TRUST_HALF_LIFE), rel=0.01)
+    # the anchor frame, keeps nearly all trust
+    assert confidence[plan.generate_positions, 16:48, 16:80].mean(axis=(1, 2)).min() > 0.99
     # the pan (+3, +1 per frame) brings new content in at the right and bottom: replicated edge, no trust
     last = plan.generate_positions[-1]
     assert confidence[last, :, -4:].max() < 0.05 and confidence[last, -2:, :].max() < 0.05

@@ -56,7 +56,7 @@ def test_demo_end_to_end(tmp_path):
     assert counts == {"V1.gap1": 12, "V1.clip2.tail": 12, "V1.clip3.fill": 24}
     assert (tmp_path / "contact_sheet.png").stat().st_size > 1000
     frame = read_exr(next((tmp_path / "frames" / "V1.gap1").glob("*.exr")))
-    assert frame.attributes["shotfill.engine"] == "flow"
+    assert frame.attributes["shotfill.engine"] == "dit"  # the default engine
     # the fill beats leaving the stand in by a wide margin
     line = next(l for l in r.stdout.splitlines() if "fill vs the clean render" in l)
     filled, left = (float(x.split(" dB")[0].split()[-1]) for x in line.split(":", 1)[1].split("(the stand left in:"))

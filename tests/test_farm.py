@@ -100,7 +100,7 @@ def test_export_writes_a_bundle_that_openjd_checks(edit, tmp_path, shotfill_comm
     action = steps["Generate"]["script"]["actions"]["onRun"]
     assert action["command"] == "{{Param.ShotfillCommand}}" and action["timeout"] == 900
     assert action["args"] == ["farm", "run-task", "{{Param.BundleDir}}", "{{Task.Param.Target}}"]
-    assert "hostRequirements" not in steps["Generate"]                      # flow runs on any worker
+    assert "hostRequirements" not in steps["Generate"]                      # dit (the default) runs on any worker
     # the two values files: the form `deadline bundle submit` reads, and the one `openjd run` reads
     assert yaml.safe_load((bundle / "parameter_values.yaml").read_text()) == {
         "parameterValues": [{"name": "ShotfillCommand", "value": shotfill_command}]}
@@ -115,7 +115,7 @@ def test_export_writes_a_bundle_that_openjd_checks(edit, tmp_path, shotfill_comm
     assert specs["V1.gap1"].job_id != specs["V1.clip3.fill"].job_id
 
     # the same settings give the same job ids (a new bundle resumes old frames); another seed does not
-    again = farm.export_bundle(edit, tmp_path / "again", engine="flow", seed=0, targets=["V1.gap1"],
+    again = farm.export_bundle(edit, tmp_path / "again", engine="dit", seed=0, targets=["V1.gap1"],
                                shotfill_command="/elsewhere/shotfill")
     assert farm.Bundle.load(again).job("V1.gap1").job_id == specs["V1.gap1"].job_id
     other = farm.export_bundle(edit, tmp_path / "other", seed=5, shotfill_command=shotfill_command)
@@ -316,7 +316,7 @@ def test_validate_catches_what_only_publish_would_find(edit, tmp_path):
     lines = []
     with pytest.raises(InputError, match="timeline write-back: .*4 frames before the timeline's first frame"):
         farm.validate_bundle(bundle, log=lines.append)
-    assert "V1.gap1: ok: bridge K4 G12 K4" in lines[0] and "V1.clip1.head: ok" in lines[2]
+    assert "V1.gap1: ok: bridge K2 G12 K2" in lines[0] and "V1.clip1.head: ok" in lines[2]
 
 
 def test_openjd_sink_writes_the_lines_the_runtime_reads():

@@ -18,7 +18,7 @@ def _extend(**over):
 def test_round_trip_and_defaults(tmp_path):
     spec = JobSpec.from_dict(_extend(seed=3, prompt="dusk"))
     assert spec.task is TaskKind.EXTEND_FORWARD
-    assert spec.engine == "flow" and spec.output.compression == "zip" and spec.output.padding == 4
+    assert spec.engine == "dit" and spec.output.compression == "zip" and spec.output.padding == 4
     path = spec.save(tmp_path / "job.json")
     again = JobSpec.load(path)
     assert again == spec

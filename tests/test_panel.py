@@ -481,12 +481,12 @@ def test_the_model_is_remembered_and_sent_only_when_set(make_panel, qtbot, edit,
     assert json.loads((tmp_path / "config" / "panel.json").read_text())["model"] == str(model)
     assert make_panel().model_edit.text() == str(model)
 
-    panel.generate()                                         # flow has no model: the job is refused
+    panel.generate()                                         # no checkpoint there: the job is refused
     _wait_idle(qtbot, panel)
     take = panel.state.takes[0]
     assert take.job["engine_options"] == {"model": str(model)} and "dit_studio" in take.out_dir
     assert take.status is TakeStatus.FAILED and panel.state.status is Status.ERROR
-    assert "no option 'model'" in panel.state.status_message
+    assert "dit_studio: no manifest.json" in panel.state.status_message
 
     panel.model_edit.clear()
     panel.model_edit.editingFinished.emit()
@@ -533,6 +533,6 @@ def test_takes_that_differ_only_in_prompt_or_steps_get_their_own_folders():
              _take_folder(T(), dataclasses.replace(base, steps=30), 0),
              _take_folder(T(), dataclasses.replace(base, compression="piz"), 0)}
     assert len(names) == 4
-    assert _take_folder(T(), base, 0) == "V1_gap1_flow_s0"          # defaults: the plain name
+    assert _take_folder(T(), base, 0) == "V1_gap1_dit_s0"           # defaults: the plain name
     assert _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0) == \
         _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0)   # same settings resume

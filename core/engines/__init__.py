@@ -24,7 +24,10 @@ ENGINES = {
 #: engines that are designed but not built yet; asking for one is a clear error
 PLANNED: dict[str, str] = {}
 
-DEFAULT_ENGINE = "flow"
+#: the engine a job runs when it names none: the project's own DiT (its checkpoint ships in the package)
+DEFAULT_ENGINE = "dit"
+#: what each engine needs beyond the base install, for the error when it is missing
+EXTRAS = {"dit": "dit", "wan-vace": "dit,pretrained", "ltx": "dit,pretrained"}
 
 
 def available_engines() -> dict[str, str]:
@@ -48,7 +51,16 @@ def parse_option(text: str, where: str) -> tuple[str, object]:
 def get_engine(name: str, **options) -> Engine:
     if name in ENGINES:
         module, cls, _ = ENGINES[name]
-        engine_class = getattr(importlib.import_module(module), cls)
+        try:
+            engine_class = getattr(importlib.import_module(module), cls)
+        except ModuleNotFoundError as e:
+            extra = EXTRAS.get(name)
+            if extra is None or e.name is None or e.name.startswith("shotfill"):
+                raise
+            raise EngineUnavailableError(
+                f"engine '{name}' needs the Python package '{e.name}', which is not installed: install "
+                f"shotfill with its '{extra}' extra (in a checkout: pip install -c constraints.txt "
+                f"torch==2.13.0 -e '.[{extra}]'), or choose --engine flow, which needs no model") from None
         accepted = inspect.signature(engine_class).parameters
         for option in options:
             if option not in accepted:

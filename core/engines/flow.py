@@ -47,9 +47,7 @@ confidence
     0..1) says how far the engine trusts each pixel of its own picture: 1 on
     known pixels; for an extension, how well the motion model foretold the
     last known frame where the pixel was carried from (a held-out hindcast,
-    :meth:`FlowEngine._hindcast`; 0 where the edge is replicated), times
-    ``0.5 ** (steps / EXTEND_TRUST_HALF_LIFE)``, since a constant-velocity
-    guess strays further with every frame; for a bridge, the bridge's confidence where the flow was used (0 for
+    :meth:`FlowEngine._hindcast`; 0 where the edge is replicated); for a bridge, the bridge's confidence where the flow was used (0 for
     a dissolve); for a fill, ``0.5 ** ((d - 1) / FILL_TRUST_HALF_LIFE)`` where
     a track reached a known pixel ``d`` frames away, 0 where it was inpainted.
     Model engines weigh their change to this engine's result by ``1 -
@@ -75,10 +73,9 @@ RELIABLE = 0.5
 INVERSION_STEPS = 4
 #: a fill source pixel counts as known when its sampled mask is below this
 KNOWN_MASK = 1e-3
-#: frames of extension after which the engine's trust in its own pixels has halved (see ``last_confidence``)
-EXTEND_TRUST_HALF_LIFE = 4.0
-#: frames between a filled pixel and its source after which that trust has halved
-FILL_TRUST_HALF_LIFE = 8.0
+#: frames between a filled pixel and its source after which the engine's trust in it has halved
+#: (see ``last_confidence``; chosen by a sweep on the quality harness's shots, 1 to infinity)
+FILL_TRUST_HALF_LIFE = 2.0
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -156,7 +153,7 @@ class FlowEngine(Engine):
             pull = _invert_motion(velocity, travel)
             out[position] = _cv.warp(anchor, _cv.upsample_field(pull, height, width))
             carried = _cv.warp(hindcast, pull, border=cv2.BORDER_CONSTANT)  # 0 where the edge is replicated
-            trust[position] = _cv.resize(carried, (height, width)) * 0.5 ** (steps / EXTEND_TRUST_HALF_LIFE)
+            trust[position] = _cv.resize(carried, (height, width))
             progress((i + 1) / len(targets), f"{plan.kind.value}: frame {i + 1}/{len(targets)}")
         speed = float(np.median(np.sqrt(_cv.length2(velocity)))) * width / size[1]
         return {"extend_speed_px": speed, "context_frames": len(greys)}
