@@ -92,10 +92,10 @@ class DiTEngine(Engine):
             module docstring); ``"correction"`` (needs a strength below 1): the ``flow`` engine's
             plate-size result plus the model's change to it (its decoded frames minus the decoded
             guess, upscaled), weighted per pixel by how little the flow engine trusts its result
-            (``1 - FlowEngine.last_confidence``): little next to the real frames of an extension and
-            on fill pixels tracked from a nearby frame, ``1 - c`` on a bridge whose flow was
-            confident (``bridge_flow_confidence`` c), all of it on a dissolve or an inpainted pixel;
-            so a right guess is kept. The VAE's own error cancels
+            (``1 - FlowEngine.last_confidence``): little where an extension's motion foretold the
+            last real frame well, where a bridge followed the motion and on fill pixels tracked from
+            a real frame; all of it on a dissolve or an inpainted pixel. So a right guess is
+            kept, and the model mends what flow could not. The VAE's own error cancels
             out of the difference, and the detail is the flow result's own (``detail`` and
             ``detail_scale`` serve the ``picture`` output only). By default the manifest's
             ``sampling.output``, else ``"picture"``.

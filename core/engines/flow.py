@@ -47,9 +47,10 @@ confidence
     0..1) says how far the engine trusts each pixel of its own picture: 1 on
     known pixels; for an extension, how well the motion model foretold the
     last known frame where the pixel was carried from (a held-out hindcast,
-    :meth:`FlowEngine._hindcast`; 0 where the edge is replicated); for a bridge, the bridge's confidence where the flow was used (0 for
-    a dissolve); for a fill, ``0.5 ** ((d - 1) / FILL_TRUST_HALF_LIFE)`` where
-    a track reached a known pixel ``d`` frames away, 0 where it was inpainted.
+    :meth:`FlowEngine._hindcast`; 0 where the edge is replicated); for a
+    bridge, how far each pixel is the motion-compensated blend rather than
+    the dissolve it fades to (0 where the whole bridge is a dissolve); for a fill, 1 where a track reached a known pixel, 0 where the
+    pixel was inpainted.
     Model engines weigh their change to this engine's result by ``1 -
     confidence`` (:mod:`shotfill.engines.dit`, ``output="correction"``).
 """
@@ -67,15 +68,15 @@ from .base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
 
 #: photometric residual (grey, 0..1) at which a flow vector's confidence has fallen to 1/e
 PHOTOMETRIC_SCALE = 0.05
+#: the same for an extension's hindcast of its last known frame (stricter: chosen by a sweep of the
+#: dit engine's correction on the quality harness's 7 shots, scales 0.009 to 0.07; 0.013-0.025 were best)
+HINDCAST_SCALE = 0.02
 #: a bridge flow vector with less trust than this is replaced by the flow around it
 RELIABLE = 0.5
 #: fixed-point steps when inverting a motion field into a backward-warp field
 INVERSION_STEPS = 4
 #: a fill source pixel counts as known when its sampled mask is below this
 KNOWN_MASK = 1e-3
-#: frames between a filled pixel and its source after which the engine's trust in it has halved
-#: (see ``last_confidence``; chosen by a sweep on the quality harness's shots, 1 to infinity)
-FILL_TRUST_HALF_LIFE = 2.0
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -164,8 +165,8 @@ class FlowEngine(Engine):
 
         With three or more frames, the velocity measured without the last frame predicts it from
         the one before (a held-out test); with two, the measured ``velocity`` itself does (only
-        a photometric check). The agreement is ``exp(-(r / PHOTOMETRIC_SCALE) ** 2)`` of the
-        blurred grey residual ``r``, as for a bridge. A single frame foretells nothing: 0.
+        a photometric check). The agreement is ``exp(-(r / HINDCAST_SCALE) ** 2)`` of the
+        blurred grey residual ``r``. A single frame foretells nothing: 0.
         """
         if len(greys) < 2:
             return np.zeros(greys[-1].shape, np.float32)
@@ -175,7 +176,7 @@ class FlowEngine(Engine):
             predicted = _cv.warp(greys[-2], -velocity)  # the pixel now at y was at y - v(y)
         residual = np.abs(greys[-1].astype(np.float32) - predicted.astype(np.float32)) / 255.0
         residual = cv2.GaussianBlur(residual, (0, 0), 2.0)
-        return np.exp(-((residual / PHOTOMETRIC_SCALE) ** 2)).astype(np.float32)
+        return np.exp(-((residual / HINDCAST_SCALE) ** 2)).astype(np.float32)
 
     @staticmethod
     def _velocity(greys: list[np.ndarray], cancel: Optional[CancelFn]) -> np.ndarray:
@@ -220,6 +221,7 @@ class FlowEngine(Engine):
         for i, (position, t) in enumerate(targets):
             check_cancel(cancel)
             blend = _cv.dissolve(frames[a], frames[b], t)
+            trust[position] = 0.0  # a dissolve guesses
             if use_flow:
                 pull_a = _invert_motion(a_to_b, t)
                 pull_b = _invert_motion(b_to_a, 1.0 - t)
@@ -232,8 +234,8 @@ class FlowEngine(Engine):
                 moved = (weight_a * from_a + weight_b * from_b) / np.maximum(weight_a + weight_b, 1e-6)
                 local = np.maximum(seen_a, seen_b)[..., None]
                 blend = local * moved + (1.0 - local) * blend
+                trust[position] = local[..., 0]
             out[position] = blend
-            trust[position] = min(confidence, 1.0) if use_flow else 0.0
             progress((i + 1) / len(targets), f"bridge: frame {i + 1}/{len(targets)}")
         return {"bridge_flow_confidence": confidence, "fallback": None if use_flow else "dissolve"}
 
@@ -250,12 +252,10 @@ class FlowEngine(Engine):
         hole_pixels = propagated = 0
         for i, position in enumerate(targets):
             check_cancel(cancel)
-            picture, distance = self._propagate(position, frames, masks, holes, tracks)
-            unreached = holes[position] & (distance == 0)
+            picture, unreached = self._propagate(position, frames, masks, holes, tracks)
             picture = _cv.inpaint(picture, unreached, self.inpaint_radius)
             out[position] = _feather(picture, holes[position], self.feather)
-            trust[position] = np.where(holes[position], np.where(
-                unreached, 0.0, 0.5 ** ((distance - 1.0) / FILL_TRUST_HALF_LIFE)), 1.0)
+            trust[position] = ~unreached  # tracked from a real frame, or inpainted
             hole_pixels += int(holes[position].sum())
             propagated += int(holes[position].sum() - unreached.sum())
             progress(0.5 + 0.5 * (i + 1) / len(targets), f"fill: frame {i + 1}/{len(targets)}")
@@ -267,19 +267,15 @@ class FlowEngine(Engine):
         """Fill a frame's hole from the nearest frames along the flow.
 
         Returns the picture (hole pixels no track reached keep their original
-        values) and, per pixel, how many frames away its value was found
-        (int32 ``(H, W)``; 0 where no track reached it, and outside the hole).
+        values) and the bool map of those unreached pixels.
         """
         hole = holes[position]
         box = _bounding_box(hole)
         y0, y1, x0, x1 = box
         todo = hole[y0:y1, x0:x1].copy()
         value = np.zeros(todo.shape + (3,), np.float32)
-        found_at = np.zeros(todo.shape, np.int32)
         directions = [tracks.follow(position, +1, box), tracks.follow(position, -1, box)]
-        distance = 0
         while directions and todo.any():
-            distance += 1
             total = np.zeros_like(value)
             count = np.zeros(todo.shape, np.float32)
             for direction in list(directions):
@@ -295,15 +291,14 @@ class FlowEngine(Engine):
                 count += found
             reached = count > 0
             value[reached] = total[reached] / count[reached][:, None]
-            found_at[reached] = distance
             todo &= ~reached
         picture = frames[position].copy()
         crop = picture[y0:y1, x0:x1]
         taken = hole[y0:y1, x0:x1] & ~todo
         crop[taken] = value[taken]
-        distances = np.zeros(hole.shape, np.int32)
-        distances[y0:y1, x0:x1] = np.where(taken, found_at, 0)
-        return picture, distances
+        unreached = np.zeros_like(hole)
+        unreached[y0:y1, x0:x1] = todo
+        return picture, unreached
 
 
 class _Tracks:
