@@ -261,10 +261,10 @@ def cmd_install_host(args) -> int:
 
 
 def cmd_engines(args) -> int:
-    from .engines import PLANNED, available_engines
+    from .engines import DEFAULT_ENGINE, PLANNED, available_engines
 
     for name, desc in available_engines().items():
-        print(f"  {name:<10} {desc}")
+        print(f"  {name:<10} {desc}" + (" (default)" if name == DEFAULT_ENGINE else ""))
     for name, desc in PLANNED.items():
         print(f"  {name:<10} {desc}")
     from .engines.pretrained import MEMORY_MODES

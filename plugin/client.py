@@ -490,11 +490,13 @@ def publish(edit: str, result_files: list[str], *, write_mode: str = "track",
 
 
 def engines(command: list[str] | None = None) -> list[tuple[str, str]]:
-    """``(name, description)`` for each engine ``shotfill engines`` lists."""
+    """``(name, description)`` for each engine ``shotfill engines`` lists (its first block of lines;
+    the memory modes follow after a blank line)."""
     out = run_engine(["engines"], command=command)
     rows = []
     for line in out.splitlines():
         parts = line.split(None, 1)
-        if parts:
-            rows.append((parts[0], parts[1].strip() if len(parts) > 1 else ""))
+        if not parts:
+            break
+        rows.append((parts[0], parts[1].strip() if len(parts) > 1 else ""))
     return rows

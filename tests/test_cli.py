@@ -37,7 +37,7 @@ def test_version_and_help():
     r = shotfill("--help")
     assert "Exit codes" in r.stdout
     r = shotfill("engines")
-    assert "flow" in r.stdout and "baseline" in r.stdout
+    assert "flow" in r.stdout and "baseline" in r.stdout and "(default)" in r.stdout.splitlines()[0]
     assert "wan-vace" in r.stdout and "ltx" in r.stdout and "--memory modes" in r.stdout and "offload" in r.stdout
 
 

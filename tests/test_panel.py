@@ -94,6 +94,9 @@ def test_empty_panel(make_panel, shoot):
     assert panel.state.status is Status.EMPTY
     assert not panel.generate_button.isEnabled() and not panel.apply_button.isEnabled()
     assert panel.engine_box.findText("flow") >= 0 and panel.engine_box.findText("baseline") >= 0
+    # the engines only: not the memory modes `shotfill engines` lists after them
+    assert panel.engine_box.findText("auto") < 0 and panel.engine_box.findText("offload") < 0
+    assert panel.engine_box.currentText() == "dit"                     # the default engine
     shoot(panel, "empty")
 
 

@@ -9,12 +9,12 @@ from .base import Engine, check_cancel
 
 #: name -> (module, class, one-line description)
 ENGINES = {
+    "dit": ("shotfill.engines.dit", "DiTEngine",
+            "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
     "flow": ("shotfill.engines.flow", "FlowEngine",
              "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
     "baseline": ("shotfill.engines.baselines", "BaselineEngine",
                  "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
-    "dit": ("shotfill.engines.dit", "DiTEngine",
-            "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
     "wan-vace": ("shotfill.engines.wan_vace", "WanVACEEngine",
                  "Wan2.1-VACE through diffusers, from a local model folder (`shotfill models`); GPU"),
     "ltx": ("shotfill.engines.ltx", "LTXEngine",
