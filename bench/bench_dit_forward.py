@@ -6,18 +6,21 @@ Measures, in float32 on this machine:
   before and after every other measurement and the best kept, so that a machine shared
   with other work cannot make the ratio below look better than it is;
 - the attention rate: ``scaled_dot_product_attention`` at the model's head width;
-- the transformer's forward pass at a size preset (default ``small``, the shipped
-  model) for two realistic shapes: an inference window (one 16-frame window of
-  256 x 256 pictures: 16 x 16 x 16 = 4096 tokens) and a training batch
-  (8 x 5 frames of 128 x 128 pictures: 8 x 320 tokens). Its rate is FLOPs counted
-  by hand (linear layers ``2 * tokens * in * out``, attention ``4 * tokens^2 * width``
-  per layer) over the measured time;
+- the transformer's forward pass at a size preset (default ``small``, with the
+  shipped model's widths) over 8x latents for two realistic shapes: an inference window
+  (one 16-frame window of 256 x 256 pictures: 16 x 16 x 16 = 4096 tokens) and a
+  training batch (8 x 5 frames of 128 x 128 pictures: 8 x 320 tokens); or, with
+  ``--model DIR``, a checkpoint itself (the shipped one: ``--model resources/dit``) over its
+  own VAE's latents, in the shape the ``dit`` engine runs it on a 16:9 plate (one 16-frame
+  window of 256 x 144 working pictures, 4 samples at once) and the same training batch.
+  Its rate is FLOPs counted by hand (linear layers ``2 * tokens * in * out``, attention
+  ``4 * tokens^2 * width`` per layer) over the measured time;
 - the time of one training step (forward, backward, AdamW) on the training batch.
 
 It prints a summary and writes ``bench/results/dit_forward.json``. The bar: the
 forward pass at the shipped size reaches at least 40% of the matmul rate.
 
-    python bench/bench_dit_forward.py [--preset small] [--repeats 5]
+    python bench/bench_dit_forward.py [--preset small | --model resources/dit] [--repeats 5]
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from shotfill.models import ShotfillVAE
 from shotfill.models.sampler import flow_matching_loss
 from shotfill.models.transformer_shotfill import ShotfillTransformer3DModel
 
@@ -43,6 +47,13 @@ SHAPES = (
     ("inference window", 1, 16, 256 // VAE_COMPRESSION, 256 // VAE_COMPRESSION),
     ("training batch", 8, 5, 128 // VAE_COMPRESSION, 128 // VAE_COMPRESSION),
 )
+
+
+def checkpoint_shapes(compression: int) -> tuple:
+    """The shapes a checkpoint runs in, over its own VAE's latents: the engine's window on a 16:9 plate
+    (working size 256 x 144, 16 frames, 4 samples in one batch) and the training batch."""
+    return (("engine window, 16:9 plate, 4 samples", 4, 16, 144 // compression, 256 // compression),
+            ("training batch", 8, 5, 128 // compression, 128 // compression))
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -88,22 +99,33 @@ def token_grid(config, frames: int, height: int, width: int) -> tuple[int, int, 
 
 
 def model_inputs(config, batch: int, frames: int, height: int, width: int):
-    """Random latents (B, C, T, H, W), an extend-forward mask (first half known) and a mid timestep."""
+    """Random latents (B, C, T, H, W), an extend-forward mask (first half known), a mid timestep and,
+    for a guided model, a guess (None otherwise)."""
     shape = (batch, config.in_channels, frames, height, width)
     latents = torch.randn(shape)
     mask = torch.zeros(batch, 1, *shape[2:])
     mask[:, :, shape[2] // 2 :] = 1  # extend forward: the first half known
-    return latents, mask, torch.full((batch,), 500.0)
+    guess = torch.randn(shape) if getattr(config, "guide", False) else None
+    return latents, mask, torch.full((batch,), 500.0), guess
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--model", help="a dit checkpoint folder (vae/, transformer/): measure it instead of a preset")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    model = ShotfillTransformer3DModel.from_preset(args.preset).eval()
+    shapes = SHAPES
+    if args.model:
+        model = ShotfillTransformer3DModel.from_pretrained(Path(args.model) / "transformer",
+                                                           torch_dtype=torch.float32).eval()
+        compression = ShotfillVAE.from_pretrained(Path(args.model) / "vae").spatial_compression
+        shapes = checkpoint_shapes(compression)
+    else:
+        model = ShotfillTransformer3DModel.from_preset(args.preset).eval()
     config = model.config
     matmul = matmul_gflops(2048, args.repeats)
     head_dim = config.hidden_size // config.num_heads
@@ -113,18 +135,20 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
         },
-        "preset": args.preset,
+        "preset": args.preset if not args.model else None,
+        "model": args.model,
         "parameters": sum(p.numel() for p in model.parameters()),
         "shapes": [],
     }
-    print(f"preset {args.preset}: {results['parameters'] / 1e6:.2f}M parameters, {torch.get_num_threads()} threads")
+    print(f"{args.model or 'preset ' + args.preset}: {results['parameters'] / 1e6:.2f}M parameters, "
+          f"{torch.get_num_threads()} threads")
 
-    for name, batch, frames, height, width in SHAPES:
+    for name, batch, frames, height, width in shapes:
         grid = token_grid(config, frames, height, width)
         tokens = math.prod(grid)
-        latents, mask, timestep = model_inputs(config, batch, frames, height, width)
+        latents, mask, timestep, guess = model_inputs(config, batch, frames, height, width)
         with torch.no_grad():
-            seconds = best_time(lambda: model(latents, latents, mask, timestep), args.repeats)
+            seconds = best_time(lambda: model(latents, latents, mask, timestep, guide_latents=guess), args.repeats)
         flops = forward_flops(config, batch, grid)
         attention = attention_gflops(tokens, config.hidden_size, head_dim, args.repeats)
         entry = {
@@ -148,10 +172,10 @@ def main() -> None:
         entry["ratio_to_matmul"] = round(entry["forward_gflops"] / matmul, 3)
 
     # one training step on the training batch
-    name, batch, frames, height, width = SHAPES[1]
+    name, batch, frames, height, width = shapes[1]
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    latents, mask, _ = model_inputs(config, batch, frames, height, width)
+    latents, mask, _, _ = model_inputs(config, batch, frames, height, width)
     generator = torch.Generator().manual_seed(0)
 
     def train_step() -> None:
@@ -165,9 +189,10 @@ def main() -> None:
     for entry in results["shapes"]:
         print(f"{entry['name']}: forward at {entry['ratio_to_matmul']:.0%} of the matmul rate")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -250,13 +250,14 @@ def dit_case(name: str, config: dict, setup: Setup, device: torch.device) -> Cas
     with torch.device("meta"):
         space = ShotfillVAE.from_config(ShotfillVAE.load_config(SHIPPED_DIT / "vae")).spatial_compression
     frames, height, width = setup.frames // SHOTFILL_VAE_TIME, setup.height // space, setup.width // space
-    latents, mask, timestep = model_inputs(model.config, 1, frames, height, width)
+    latents, mask, timestep, guess = model_inputs(model.config, 1, frames, height, width)
     latents, mask = latents.to(device, setup.dtype), mask.to(device, setup.dtype)
+    guess = None if guess is None else guess.to(device, setup.dtype)  # a guided model's first guess
     grid = token_grid(model.config, frames, height, width)
     return Case(
         name=name, engine="dit", config=config, model=model,
         step_inputs=[{"hidden_states": latents, "known_latents": latents, "generate_mask": mask,
-                      "timestep": timestep.to(device), "return_dict": False}],
+                      "timestep": timestep.to(device), "guide_latents": guess, "return_dict": False}],
         latent_shape=tuple(latents.shape), tokens=math.prod(grid),
         flops_per_forward=forward_flops(model.config, 1, grid),
     )
