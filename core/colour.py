@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -255,17 +255,29 @@ def _srgb_decode(e: np.ndarray) -> np.ndarray:
 
 
 def _roll_off(e: np.ndarray) -> np.ndarray:
-    """R: identity up to the knee, then a roll-off that approaches 1."""
-    a = np.abs(e)
-    w = np.where(a <= KNEE, a, 1.0 - _ROLL_SCALE / (np.maximum(a, KNEE) - _ROLL_SHIFT))
-    return np.copysign(w, e).astype(np.float32, copy=False)
+    """R: identity up to the knee, then a roll-off that approaches 1.
+
+    Float32. Only the values beyond the knee (usually few) are computed; the rest are copied.
+    """
+    out = np.array(e, dtype=np.float32, copy=True)
+    over = np.abs(out) > KNEE
+    if over.any():
+        v = out[over]
+        out[over] = np.copysign(1.0 - _ROLL_SCALE / (np.abs(v) - _ROLL_SHIFT), v)
+    return out
 
 
 def _unroll(w: np.ndarray, ceiling: float) -> np.ndarray:
-    """R^-1, with |w| first limited to ``ceiling`` (< 1)."""
-    a = np.minimum(np.abs(w), ceiling)
-    e = np.where(a <= KNEE, a, _ROLL_SHIFT + _ROLL_SCALE / (1.0 - np.maximum(a, KNEE)))
-    return np.copysign(e, w).astype(np.float32, copy=False)
+    """R^-1, with |w| first limited to ``ceiling`` (< 1). Float32; like :func:`_roll_off`, only the
+    values beyond the knee are computed."""
+    if ceiling <= KNEE:  # everything is on the identity part: only the limit applies
+        return np.clip(np.asarray(w, dtype=np.float32), -ceiling, ceiling)
+    out = np.array(w, dtype=np.float32, copy=True)
+    over = np.abs(out) > KNEE
+    if over.any():
+        v = out[over]
+        out[over] = np.copysign(_ROLL_SHIFT + _ROLL_SCALE / (1.0 - np.minimum(np.abs(v), ceiling)), v)
+    return out
 
 
 def _ceiling(peak: float) -> float:
@@ -370,8 +382,8 @@ def _robust_stats(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, h, w, _ = encoded.shape
     stride = max(1, int(np.ceil(np.sqrt(h * w / _MATCH_SAMPLES))))
     samples = encoded[:, ::stride, ::stride].reshape(-1, 3)
-    q1, median, q3 = np.quantile(samples, [0.25, 0.5, 0.75], axis=0)
-    return median, q3 - q1
+    q1, median, q3 = np.quantile(samples, [0.25, 0.5, 0.75], axis=0).astype(np.float32)
+    return median, q3 - q1  # float32, so the per-pixel arithmetic on whole frames stays float32
 
 
 def match_colour(
@@ -413,16 +425,33 @@ def match_colour(
     if np.any(weights < 0) or np.any(weights > 1):
         raise ValueError(f"strength must lie in [0, 1], got {strength}")
 
-    ceiling = _ceiling(HALF_MAX)
-    ref_median, ref_spread = _robust_stats(_unroll(reference, ceiling))
-    out = frames.copy()
+    match = colour_matcher(reference)
+    out = np.empty_like(frames)
     for t, weight in enumerate(weights):
         if weight == 0:
+            out[t] = frames[t]
             continue
-        encoded = _unroll(frames[t], ceiling)
+        matched = match(frames[t])
+        out[t] = matched if weight == 1 else frames[t] + weight * (matched - frames[t])
+    return out
+
+
+def colour_matcher(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`match_colour` for one frame at a time: the reference's statistics are measured once,
+    and the returned function maps an ``(H, W, 3)`` working-encoded frame to a new matched one
+    (float32). Long plate-size jobs match frame by frame without copies of the whole run.
+
+    ``reference``: ``(H, W, 3)`` or ``(K, H, W, 3)`` real plate frames in the working encoding.
+    """
+    reference = np.asarray(reference, dtype=np.float32)
+    ceiling = _ceiling(HALF_MAX)
+    ref_median, ref_spread = _robust_stats(_unroll(reference if reference.ndim == 4 else reference[None], ceiling))
+
+    def match(frame: np.ndarray) -> np.ndarray:
+        encoded = _unroll(frame, ceiling)
         median, spread = _robust_stats(encoded[None])
         gain = np.divide(ref_spread, spread, out=np.ones(3, np.float32), where=spread > 0)
         gain = np.clip(gain, 1.0 / MAX_MATCH_GAIN, MAX_MATCH_GAIN)
-        matched = _roll_off(ref_median + (encoded - median) * gain)
-        out[t] = frames[t] + weight * (matched - frames[t])
-    return out
+        return _roll_off(ref_median + (encoded - median) * gain)
+
+    return match

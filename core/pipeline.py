@@ -577,8 +577,10 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
     from .contact import Thumb, contact_sheet
 
     plan = job.plan
-    comp = np.where(masks[..., None] > 0, result, working)
-    disp = np.clip(comp, 0.0, 1.0)
+
+    def disp(p: int) -> np.ndarray:  # the composite of one position, display-referred (only the frames shown)
+        return np.clip(np.where(masks[p][..., None] > 0, result[p], working[p]), 0.0, 1.0)
+
     rows = []
     gen = plan.generate_positions
     title = job.target.id if job.target is not None else job.name
@@ -587,7 +589,7 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
         rows = [(f"{title} fill: original",
                  [(f"{plan.frames[p].source_frame} before", np.clip(before(p), 0, 1)) for p in picks]),
                 (f"{title} fill: result",
-                 [Thumb(f"{plan.frames[p].source_frame} after", disp[p], True) for p in picks])]
+                 [Thumb(f"{plan.frames[p].source_frame} after", disp(p), True) for p in picks])]
     else:
         lo, hi = max(0, gen[0] - 2), min(len(plan), gen[-1] + 3)
         if len(gen) > 6:
@@ -598,7 +600,7 @@ def _contact_sheet(job: ResolvedJob, working, result, masks, before, path: Path)
         for p in sorted(keep):
             pf = plan.frames[p]
             label = f"G {pf.output_frame}" if pf.role is Role.GENERATE else f"{pf.source} {pf.source_frame}"
-            cells.append(Thumb(label, disp[p], pf.role is Role.GENERATE))
+            cells.append(Thumb(label, disp(p), pf.role is Role.GENERATE))
         rows = [(f"{title} {plan.kind.value}", cells)]
     return contact_sheet(rows, path)
 

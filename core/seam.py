@@ -19,8 +19,12 @@ from .plan import FramePlan, Role, TaskKind
 
 def anchor_to_plate(plan: FramePlan, working: np.ndarray, result: np.ndarray,
                     masks: np.ndarray) -> np.ndarray:
-    """Return ``result`` with generated frames colour-matched to the nearest plate frames."""
-    from .colour import match_colour
+    """Return ``result`` with generated frames colour-matched to the nearest plate frames.
+
+    Frame by frame (:func:`shotfill.colour.colour_matcher`): one copy of ``result``, whatever the
+    plate's size and the run's length.
+    """
+    from .colour import colour_matcher
 
     gen = plan.generate_positions
     if not gen or plan.kind is TaskKind.FILL:
@@ -28,14 +32,15 @@ def anchor_to_plate(plan: FramePlan, working: np.ndarray, result: np.ndarray,
     out = result.copy()
     known = plan.known_positions
     if plan.kind is TaskKind.BRIDGE:
-        a = [p for p in known if p < gen[0]]
-        b = [p for p in known if p > gen[-1]]
-        t = (np.arange(len(gen), dtype=np.float32) + 1.0) / (len(gen) + 1.0)
-        to_a = match_colour(result[gen], working[a])
-        to_b = match_colour(result[gen], working[b])
-        out[gen] = to_a * (1.0 - t)[:, None, None, None] + to_b * t[:, None, None, None]
+        to_a = colour_matcher(working[[p for p in known if p < gen[0]]])
+        to_b = colour_matcher(working[[p for p in known if p > gen[-1]]])
+        for i, p in enumerate(gen):
+            t = np.float32((i + 1.0) / (len(gen) + 1.0))
+            out[p] = to_a(result[p]) * (1.0 - t) + to_b(result[p]) * t
     else:
-        out[gen] = match_colour(result[gen], working[known])
+        match = colour_matcher(working[known])
+        for p in gen:
+            out[p] = match(result[p])
     return out
 
 

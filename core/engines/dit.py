@@ -253,7 +253,7 @@ class DiTEngine(Engine):
 
         info["timings"] = {k: round(v, 3) for k, v in timings.items()}
         self.last_info = info
-        return result.astype(np.float32)
+        return np.asarray(result, dtype=np.float32)
 
 
 def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, str]:
@@ -276,15 +276,18 @@ def _corrected(plan: FramePlan, flow: PlateFlow, change: torch.Tensor, small_mas
     in its result (``1 - confidence``). ``info["weight"]``: the mean weight over the generated pixels."""
     height, width = flow.frames.shape[1:3]
     delta = change[0].permute(1, 2, 3, 0).float().numpy() / 2  # (T, h, w, 3): the model's [-1, 1] is 2 units
-    distrust = 1.0 - np.clip(flow.confidence, 0.0, 1.0)  # (T, H, W)
-    result = flow.frames.astype(np.float32).copy()
-    for t in range(len(plan)):
+    result = np.asarray(flow.frames, dtype=np.float32).copy()
+    weight_sum = generated_count = 0.0
+    for t in range(len(plan)):  # frame by frame: no plate-size copy of the whole run
         if small_masks[t].any():
+            distrust = 1.0 - np.clip(flow.confidence[t], 0.0, 1.0)  # (H, W)
             step = cv2.resize(np.ascontiguousarray(delta[t] * small_masks[t][..., None]), (width, height),
                               interpolation=cv2.INTER_CUBIC)
-            result[t] += step * distrust[t][..., None]
-    generated = masks > 0
-    weight = float(distrust[generated].mean()) if generated.any() else 0.0
+            result[t] += step * distrust[..., None]
+            generated = masks[t] > 0
+            weight_sum += float(distrust[generated].sum(dtype=np.float64))
+            generated_count += int(generated.sum())
+    weight = weight_sum / generated_count if generated_count else 0.0
     return result, {"weight": round(weight, 4), "flow": flow.info}
 
 
