@@ -61,7 +61,8 @@ from .errors import InputError, ShotfillError
 from .media import MOVIE_SUFFIXES, open_source
 from .plan import FramePlan, Role, TaskKind
 
-DEFAULT_ENGINES = ("flow", "baseline")
+#: the default engine, the classical one it must beat, and the trivial references
+DEFAULT_ENGINES = ("dit", "flow", "baseline")
 DEFAULT_TASKS = (TaskKind.EXTEND_FORWARD, TaskKind.EXTEND_BACKWARD, TaskKind.BRIDGE, TaskKind.FILL)
 DEFAULT_OUT = "shotfill-eval"
 #: the engine the other engines are compared against in the table
@@ -527,7 +528,7 @@ def build_parser(prog: str = "shotfill eval") -> argparse.ArgumentParser:
                                "with each engine, and score them against the truth.")
     p.add_argument("footage", type=Path, help="folder of shots (see shotfill.evaluate)")
     p.add_argument("--engines", type=names, default=list(DEFAULT_ENGINES),
-                   help="engines to compare, comma separated (default: flow,baseline); "
+                   help="engines to compare, comma separated (default: dit,flow,baseline); "
                         "NAME:KEY=VALUE sets an engine option, e.g. dit:strength=0.5")
     p.add_argument("--tasks", type=names, default=[t.value for t in DEFAULT_TASKS],
                    help="tasks, comma separated (default: all of "

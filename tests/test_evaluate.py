@@ -251,13 +251,13 @@ def test_one_real_shot_gives_finite_scores(shared_data, tmp_path):
     res = evaluate.run(shared_data / "footage", shots=("davis2016_car-shadow",), max_side=240,
                        tasks=("extend_forward", "extend_backward"), out=tmp_path)
     data = json.loads((tmp_path / "results.json").read_text())
-    assert len(data["cells"]) == 4
+    assert len(data["cells"]) == 6                      # dit, flow and baseline, by default
     for cell in data["cells"]:
         assert cell["size"] == [240, 135]
         for key in ("psnr", "ssim", "flicker", "flicker_truth", "seam", "seam_truth", "seconds_per_frame"):
             assert math.isfinite(cell["metrics"][key]), (cell["engine"], cell["task"], key)
         assert 10 < cell["metrics"]["psnr"] < 60
-    assert "| extend_forward | 8 | flow |" in res.to_markdown()
+    assert "| extend_forward | 8 | flow |" in res.to_markdown() and "| extend_forward | 8 | dit |" in res.to_markdown()
 
 
 def test_engine_specs_set_options_and_name_bad_ones():
