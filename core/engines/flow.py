@@ -49,10 +49,10 @@ confidence
     last known frame where the pixel was carried from (a held-out hindcast,
     :meth:`FlowEngine._hindcast`; 0 where the edge is replicated); for a
     bridge, how far each pixel is the motion-compensated blend rather than
-    the dissolve it fades to (0 where the whole bridge is a dissolve); for a fill, 1 where a track reached a known pixel, 0 where the
-    pixel was inpainted.
-    Model engines weigh their change to this engine's result by ``1 -
-    confidence`` (:mod:`shotfill.engines.dit`, ``output="correction"``).
+    the dissolve it fades to (0 where the whole bridge is a dissolve); for a
+    fill, 1 where a track reached a known pixel, 0 where the pixel was
+    inpainted. Model engines weigh their change to this engine's result by
+    ``1 - confidence`` (:mod:`shotfill.engines.dit`, ``output="correction"``).
 """
 from __future__ import annotations
 

@@ -94,9 +94,9 @@ def at_plate(plan: FramePlan, frames: np.ndarray, masks: np.ndarray, small: np.n
     The generated frames' colour is anchored to the plate's real frames at working size (as the
     pipeline does at plate size, so the detail band matches it); the picture is upscaled (bicubic)
     and its band finer than ``detail_scale`` working pixels is replaced by the ``flow`` engine's
-    result on the same plan (:func:`add_plate_detail`): ``flow_result`` (its frames and report)
-    (:func:`plate_flow`) when the caller already has it, else it runs here. Returns ``(result, info)``, ``info`` the
-    flow engine's report when detail was added.
+    result on the same plan (:func:`add_plate_detail`): ``flow_result`` (:func:`plate_flow`) when
+    the caller already has it, else it runs here. Returns ``(result, info)``, ``info`` the flow
+    engine's report when detail was added.
     """
     height, width = frames.shape[1:3]
     anchored = anchor_to_plate(plan, small, result_small, small_masks)
