@@ -69,6 +69,8 @@ DEFAULT_OUT = "shotfill-eval"
 REFERENCE_ENGINE = "baseline"
 #: fewest context frames a trial gives an engine, whatever it asks for
 MIN_CONTEXT = 2
+#: seam scores below this count as this in the seam error (a freeze frame's seam is 0: no finite log)
+SEAM_ERROR_FLOOR = 0.01
 #: how far fill regions are grown beyond the object outline, as a share of the long side
 FILL_DILATION = 0.015
 SEED = 0
@@ -306,6 +308,7 @@ def score(trial: Trial, result: np.ndarray) -> dict:
         "flicker_truth": None,
         "seam": None,
         "seam_truth": None,
+        "seam_error": None,
     }
     if len(written) >= 3:
         scores["flicker"] = metrics.temporal_consistency(result[written], mask=region)
@@ -316,6 +319,10 @@ def score(trial: Trial, result: np.ndarray) -> dict:
         scores["seam"] = max(metrics.seam_score(result[a], result[b], trial.truth) for a, b in cuts)
         scores["seam_truth"] = max(metrics.seam_score(trial.truth[a], trial.truth[b], trial.truth)
                                    for a, b in cuts)
+        # how far the seam is from the real shot's own at that cut: 0 is as smooth as the shot. The raw
+        # score alone rewards standing still (a freeze frame's is 0).
+        scores["seam_error"] = abs(math.log(max(scores["seam"], SEAM_ERROR_FLOOR)
+                                            / max(scores["seam_truth"], SEAM_ERROR_FLOOR)))
     return scores
 
 
@@ -339,7 +346,7 @@ class Results:
         engines = list(self.settings["engines"])
         compare = REFERENCE_ENGINE in engines and len(engines) > 1
         header = ["task", "N", "engine", "shots", "PSNR dB", "SSIM", "flicker (truth)",
-                  "seam (truth)", "s/frame"] + (["beats baseline (PSNR)"] if compare else [])
+                  "seam (truth)", "seam error", "s/frame"] + (["beats baseline (PSNR)"] if compare else [])
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         groups: dict[tuple[str, int], list[Cell]] = {}
         for c in self.cells:
@@ -354,6 +361,7 @@ class Results:
                        _mean(mine, "psnr", "{:.2f}"), _mean(mine, "ssim", "{:.3f}"),
                        _with_truth(mine, "flicker", "flicker_truth", "{:.4f}"),
                        _with_truth(mine, "seam", "seam_truth", "{:.2f}"),
+                       _mean(mine, "seam_error", "{:.2f}"),
                        _mean(mine, "seconds_per_frame", "{:.3f}")]
                 if compare:
                     if engine == REFERENCE_ENGINE:
@@ -369,7 +377,8 @@ class Results:
                      f"wall time {self.wall_seconds:.1f} s. Flicker: mean |second temporal "
                      "difference| of the generated run (the true run's in brackets, lower is "
                      "steadier). Seam: jump at the worst cut over the shot's median "
-                     "frame-to-frame change (about 1 is seamless).")
+                     "frame-to-frame change (about 1 is seamless). Seam error: |ln(seam / the "
+                     "truth's seam)|, 0 is as smooth as the real shot.")
         for s in self.skipped:
             lines.append(f"- skipped {s['shot']}" + (f" ({s['task']})" if "task" in s else "")
                          + f": {s['reason']}")

@@ -170,7 +170,7 @@ def test_score_of_the_truth_is_perfect_and_seams_match_the_shot(footage):
     assert scores["psnr"] == math.inf
     assert scores["ssim"] == pytest.approx(1.0)
     assert scores["flicker"] == scores["flicker_truth"]
-    assert scores["seam"] == scores["seam_truth"]
+    assert scores["seam"] == scores["seam_truth"] and scores["seam_error"] == 0.0
     assert 0.5 < scores["seam"] < 2.0
 
 
@@ -186,6 +186,10 @@ def test_run_does_every_task_for_both_engines(results):
         for key in ("psnr", "ssim", "flicker", "flicker_truth", "seconds_per_frame"):
             assert math.isfinite(cell.metrics[key]), (cell, key)
         assert (cell.metrics["seam"] is None) == (cell.task == "fill")
+        assert (cell.metrics["seam_error"] is None) == (cell.task == "fill")
+    # a freeze frame does not move at the cut: far from the shot's own motion, however small its seam
+    freeze = [c for c in results.cells if c.engine == "baseline" and c.task.startswith("extend")]
+    assert all(c.metrics["seam"] == 0.0 and c.metrics["seam_error"] > 3 for c in freeze)
     assert [s["shot"] for s in results.skipped] == ["notes"]
 
 
