@@ -144,8 +144,12 @@ class FlowEngine(Engine):
         height, width = frames.shape[1:3]
         size = _cv.flow_size(height, width, self.flow_max_side)
         greys = [_cv.resize(_cv.to_grey8(frames[p]), size) for p in context[-self.context_frames:]]
-        velocity = self._velocity(greys, cancel)
-        hindcast = self._hindcast(greys, velocity, cancel)
+        pair_flows = []  # pair_flows[i]: flow from greys[i + 1] back to greys[i]
+        for newer, older in zip(greys[1:], greys[:-1]):
+            check_cancel(cancel)
+            pair_flows.append(_cv.estimate_flow(newer, older))
+        velocity = self._velocity(pair_flows, greys[-1].shape)
+        hindcast = self._hindcast(greys, pair_flows, velocity)
         anchor = frames[context[-1]]
         decay = 0.5 ** (1.0 / self.velocity_half_life)
         for i, (position, steps) in enumerate(targets):
@@ -159,8 +163,7 @@ class FlowEngine(Engine):
         speed = float(np.median(np.sqrt(_cv.length2(velocity)))) * width / size[1]
         return {"extend_speed_px": speed, "context_frames": len(greys)}
 
-    def _hindcast(self, greys: list[np.ndarray], velocity: np.ndarray,
-                  cancel: Optional[CancelFn]) -> np.ndarray:
+    def _hindcast(self, greys: list[np.ndarray], pair_flows: list[np.ndarray], velocity: np.ndarray) -> np.ndarray:
         """How well the motion model foretells the last known frame: float32 ``(h, w)``, 0..1, on its grid.
 
         With three or more frames, the velocity measured without the last frame predicts it from
@@ -171,7 +174,8 @@ class FlowEngine(Engine):
         if len(greys) < 2:
             return np.zeros(greys[-1].shape, np.float32)
         if len(greys) >= 3:
-            predicted = _cv.warp(greys[-2], _invert_motion(self._velocity(greys[:-1], cancel), 1.0))
+            held_out = self._velocity(pair_flows[:-1], greys[-2].shape)  # measured without the last frame
+            predicted = _cv.warp(greys[-2], _invert_motion(held_out, 1.0))
         else:
             predicted = _cv.warp(greys[-2], -velocity)  # the pixel now at y was at y - v(y)
         residual = np.abs(greys[-1].astype(np.float32) - predicted.astype(np.float32)) / 255.0
@@ -179,18 +183,19 @@ class FlowEngine(Engine):
         return np.exp(-((residual / HINDCAST_SCALE) ** 2)).astype(np.float32)
 
     @staticmethod
-    def _velocity(greys: list[np.ndarray], cancel: Optional[CancelFn]) -> np.ndarray:
-        """Motion per frame of each pixel of the last grey frame, ``(h, w, 2)``.
+    def _velocity(pair_flows: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+        """Motion per frame of each pixel of the last of the frames, ``(h, w, 2)``.
 
+        ``pair_flows[i]`` is the flow from frame ``i + 1`` back to frame ``i``
+        (``newer(x) ~ older(x + flow(x))``); ``shape`` is a frame's ``(h, w)``.
         The flow of every consecutive pair is sampled where the pixel was at
         that time (following it back), so the median over pairs is a median
         over one pixel's recent history, robust to one bad flow.
         """
-        path = np.zeros(greys[-1].shape + (2,), np.float32)  # from the last frame back to the current one
+        path = np.zeros(tuple(shape) + (2,), np.float32)  # from the last frame back to the current one
         samples = []
-        for newer, older in zip(greys[::-1], greys[-2::-1]):
-            check_cancel(cancel)
-            back = _cv.warp(_cv.estimate_flow(newer, older), path)  # newer(x) ~ older(x + back(x))
+        for flow in reversed(pair_flows):
+            back = _cv.warp(flow, path)  # newer(x) ~ older(x + back(x))
             samples.append(-back)
             path += back
         if not samples:  # a single known frame: nothing moves
