@@ -7,7 +7,7 @@ a top-level ``core`` or ``plugin``:
     plugin/     -> shotfill_plugin     (host side: standard library and the host's Qt only)
     resources/  -> shotfill.resources  (shipped data: presets, templates, checkpoints)
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="shotfill",
@@ -15,14 +15,9 @@ setup(
     description="Generative shot extension, bridging and fill for film post-production (EXR, OTIO)",
     python_requires=">=3.10",
     packages=[
-        "shotfill",
-        "shotfill.engines",
-        "shotfill.models",
+        "shotfill", *(f"shotfill.{name}" for name in find_packages("core")),
         "shotfill.resources",
-        "shotfill_plugin",
-        "shotfill_plugin.hosts",
-        "shotfill_plugin.hosts.nuke",
-        "shotfill_plugin.hosts.resolve",
+        "shotfill_plugin", *(f"shotfill_plugin.{name}" for name in find_packages("plugin")),
     ],
     package_dir={
         "shotfill": "core",

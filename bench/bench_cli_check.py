@@ -41,7 +41,7 @@ SPAN = 48
 
 def shot_spec(footage: Path, name: str) -> str:
     """The source spec ``shotfill`` reads for a shot folder: its frames/ folder or its one movie."""
-    from shotfill.media import MOVIE_SUFFIXES
+    from shotfill.io.media import MOVIE_SUFFIXES
 
     folder = footage / name
     if (folder / "frames").is_dir():
@@ -65,9 +65,9 @@ def run_cli(args: list[str]) -> list[Path]:
 
 def psnr_of(written: list[Path], truth: list[np.ndarray]) -> float:
     """PSNR (working encoding) of the written EXR frames against the real ones."""
-    from shotfill.colour import ColourTransform
-    from shotfill.exr import read_exr
-    from shotfill.metrics import psnr
+    from shotfill.io.colour import ColourTransform
+    from shotfill.io.exr import read_exr
+    from shotfill.quality.metrics import psnr
 
     got = []
     for path in written:
@@ -78,8 +78,8 @@ def psnr_of(written: list[Path], truth: list[np.ndarray]) -> float:
 
 def check_shot(spec: str, engines: list[str], out: Path) -> dict:
     """Extend and bridge one shot with every engine; PSNR per task and engine."""
-    from shotfill.colour import ColourTransform
-    from shotfill.media import open_source
+    from shotfill.io.colour import ColourTransform
+    from shotfill.io.media import open_source
 
     source = open_source(spec)
     try:
@@ -113,7 +113,7 @@ def smoke_shot(folder: Path) -> str:
     """A tiny procedural pan as a PNG sequence (for ``--smoke``)."""
     from PIL import Image
 
-    from shotfill.scene import CameraMove, ShotSpec, render_shot
+    from shotfill.synthetic.scene import CameraMove, ShotSpec, render_shot
 
     folder.mkdir(parents=True, exist_ok=True)
     shot = render_shot(ShotSpec(seed=5, width=96, height=64, frames=SPAN, camera=CameraMove.PAN, speed=0.01))

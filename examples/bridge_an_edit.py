@@ -14,7 +14,8 @@ from pathlib import Path
 from shotfill.engines import DEFAULT_ENGINE
 from shotfill.errors import ShotfillError
 from shotfill.job import EditSpec, JobSpec, OutputSpec
-from shotfill.pipeline import publish, run_job
+from shotfill.timeline import publish
+from shotfill.worker import run_job
 from shotfill.plan import TaskKind
 from shotfill.timeline import find_targets, load_edit
 

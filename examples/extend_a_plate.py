@@ -13,7 +13,7 @@ import sys
 from shotfill.engines import DEFAULT_ENGINE
 from shotfill.errors import ShotfillError
 from shotfill.job import JobSpec
-from shotfill.pipeline import run_job
+from shotfill.worker import run_job
 
 
 class PrintFrames:

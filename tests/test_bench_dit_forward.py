@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from shotfill.engines.dit import SHIPPED_MODEL
+from shotfill.engines.dit.engine import SHIPPED_MODEL
 
 
 @pytest.mark.skipif(not (SHIPPED_MODEL / "manifest.json").is_file(), reason="no shipped checkpoint in resources/dit")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shotfill.exr import read_exr, write_exr
+from shotfill.io.exr import read_exr, write_exr
 
 H, W = 72, 96
 
@@ -171,7 +171,7 @@ def test_delegated_subcommands_take_their_own_options(tmp_path):
 
 
 def test_plan_lists_targets_with_handles(tmp_path):
-    from shotfill.scene import make_sample_edit
+    from shotfill.synthetic.scene import make_sample_edit
 
     sample = make_sample_edit(tmp_path, width=64, height=36)
     r = shotfill("plan", sample.edit)

@@ -1,12 +1,12 @@
-"""Tests for shotfill.colour: spaces, the working curve, OCIO transforms, colour matching."""
+"""Tests for shotfill.io.colour: spaces, the working curve, OCIO transforms, colour matching."""
 from __future__ import annotations
 
 import numpy as np
 import OpenEXR
 import pytest
 
-from shotfill import colour
-from shotfill.colour import (
+from shotfill.io import colour
+from shotfill.io.colour import (
     HALF_MAX,
     KNEE,
     SPACES,

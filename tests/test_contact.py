@@ -1,4 +1,4 @@
-"""Tests for shotfill.contact: contact sheets and atomic PNG writing."""
+"""Tests for shotfill.io.contact: contact sheets and atomic PNG writing."""
 from __future__ import annotations
 
 import cv2
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shotfill.contact import (GENERATED_COLOUR, GROUP_GAP, OUTLINE, PAD, Thumb, contact_sheet,
+from shotfill.io.contact import (GENERATED_COLOUR, GROUP_GAP, OUTLINE, PAD, Thumb, contact_sheet,
                               line_height, write_png)
 from shotfill.errors import InputError, MediaError
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from shotfill.engines import get_engine
-from shotfill.engines.dit import SHIPPED_MODEL, DiTEngine
+from shotfill.engines.dit.engine import SHIPPED_MODEL, DiTEngine
 from shotfill.engines.working import add_plate_detail, plan_windows, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
 from shotfill.plan import FramePlan
-from shotfill.train import export_checkpoint
+from shotfill.training.train import export_checkpoint
 
 HEIGHT, WIDTH = 48, 80  # plate; the tests' working size (64) makes the model run at 32 x 64
 
@@ -167,7 +167,7 @@ def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(ti
     from_noise = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2, strength=1.0)
     assert not np.allclose(refined, from_noise.generate(plan, frames, masks))
     # the flow engine runs once, at plate size: the first guess and the detail band come from it
-    from shotfill.engines.flow import FlowEngine
+    from shotfill.engines.classical.flow import FlowEngine
     runs = []
     original = FlowEngine.generate
     monkeypatch.setattr(FlowEngine, "generate", lambda self, p, f, *a, **k: runs.append(f.shape) or original(self, p, f, *a, **k))
@@ -248,8 +248,8 @@ def test_shipped_checkpoint_extends_a_plate():
 
 
 def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing(tiny_model, monkeypatch):
-    import shotfill.engines.dit as dit_module
-    from shotfill.engines.flow import FlowEngine
+    import shotfill.engines.dit.engine as dit_module
+    from shotfill.engines.classical.flow import FlowEngine
 
     def unchanged(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
         return torch.where(generate_mask > 0, prior_latents, known_latents)  # the model returns the guess
@@ -268,8 +268,8 @@ def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing
 
 def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_model, monkeypatch):
     """The model's change lands where the flow engine trusts its own pixels least (``last_confidence``)."""
-    import shotfill.engines.dit as dit_module
-    from shotfill.engines.flow import FlowEngine
+    import shotfill.engines.dit.engine as dit_module
+    from shotfill.engines.classical.flow import FlowEngine
 
     def brighter(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
         return torch.where(generate_mask > 0, prior_latents + 0.5, known_latents)  # the model changes the guess
@@ -292,7 +292,7 @@ def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_mode
 
 
 def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model):
-    from shotfill.engines.flow import FlowEngine
+    from shotfill.engines.classical.flow import FlowEngine
 
     plan = FramePlan.bridge(range(5), range(7, 12), 2, context=2)
     frames, masks = window_of(plan)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from shotfill.engines import get_engine
-from shotfill.engines.baselines import BaselineEngine
-from shotfill.engines.flow import FlowEngine
+from shotfill.engines.classical.baselines import BaselineEngine
+from shotfill.engines.classical.flow import FlowEngine
 from shotfill.errors import CancelledError, InputError
 from shotfill.plan import FramePlan, PlanFrame, Role, TaskKind
 

@@ -20,10 +20,10 @@ from diffusers import AutoencoderKLLTXVideo, LTXConditionPipeline
 
 from shotfill import cli
 from shotfill.engines import get_engine
-from shotfill.engines.ltx import LTXEngine, plan_conditioning
+from shotfill.engines.pretrained.ltx import LTXEngine, plan_conditioning
 from shotfill.engines.working import to_working, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
-from shotfill.exr import read_exr, read_exr_header, write_exr
+from shotfill.io.exr import read_exr, read_exr_header, write_exr
 from shotfill.plan import FramePlan, TaskKind
 pytest.importorskip("transformers", reason="the pretrained engines need the [pretrained] extra")
 from tiny_ltx import save_tiny_ltx, tiny_ltx_pipeline  # noqa: E402

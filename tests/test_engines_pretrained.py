@@ -1,4 +1,4 @@
-"""What every pretrained engine shares (shotfill.engines.pretrained): frame padding, memory modes,
+"""What every pretrained engine shares (shotfill.engines.pretrained.base): frame padding, memory modes,
 out-of-memory messages. The engines themselves run end to end in test_engines_wan_vace.py and
 test_engines_ltx.py with tiny models built in code."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from shotfill.engines import pretrained
-from shotfill.engines.pretrained import (MEMORY_MODES, apply_memory_mode, choose_memory_mode, out_of_memory_hint,
+from shotfill.engines.pretrained import base as pretrained
+from shotfill.engines.pretrained.base import (MEMORY_MODES, apply_memory_mode, choose_memory_mode, out_of_memory_hint,
                                          pad_frames)
 from shotfill.errors import InputError, OutOfMemoryError
 

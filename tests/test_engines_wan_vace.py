@@ -17,10 +17,10 @@ from diffusers import WanVACEPipeline
 
 from shotfill import cli
 from shotfill.engines import get_engine
-from shotfill.engines.wan_vace import WanVACEEngine
+from shotfill.engines.pretrained.wan_vace import WanVACEEngine
 from shotfill.engines.working import to_working
 from shotfill.errors import CancelledError, ShotfillError
-from shotfill.exr import read_exr, write_exr
+from shotfill.io.exr import read_exr, write_exr
 from shotfill.plan import FramePlan, TaskKind
 pytest.importorskip("transformers", reason="the pretrained engines need the [pretrained] extra")
 from tiny_wan import save_tiny_wan_vace  # noqa: E402
@@ -303,7 +303,7 @@ def test_cli_extend_and_fill_write_exr_frames(tiny, tmp_path):
 
 def test_out_of_gpu_memory_mid_job_exits_2_naming_the_next_mode_and_writes_nothing(tiny, tmp_path, monkeypatch,
                                                                                     capsys):
-    from shotfill.engines.wan_vace import WanVACEEngine
+    from shotfill.engines.pretrained.wan_vace import WanVACEEngine
 
     folder, manifest = tiny
     calls = []

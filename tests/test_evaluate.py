@@ -1,4 +1,4 @@
-"""Tests for shotfill.evaluate: shot discovery, trial windows, scoring, the run and its CLI."""
+"""Tests for shotfill.quality.harness: shot discovery, trial windows, scoring, the run and its CLI."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from shotfill import evaluate
+from shotfill.quality import harness as evaluate
 from shotfill.engines.base import Engine
 from shotfill.errors import InputError
 from shotfill.plan import TaskKind
@@ -266,7 +266,7 @@ def test_one_real_shot_gives_finite_scores(shared_data, tmp_path):
 
 def test_engine_specs_set_options_and_name_bad_ones():
     from shotfill.errors import InputError
-    from shotfill.evaluate import engine_from_spec
+    from shotfill.quality.harness import engine_from_spec
 
     engine = engine_from_spec("flow")
     assert engine.name == "flow"

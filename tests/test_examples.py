@@ -8,7 +8,7 @@ import sys
 import opentimelineio as otio
 import pytest
 
-from shotfill.exr import read_exr
+from shotfill.io.exr import read_exr
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
 

@@ -1,4 +1,4 @@
-"""shotfill.exr: EXR frames in and out.
+"""shotfill.io.exr: EXR frames in and out.
 
 Synthetic files are written in ``tmp_path``; real files come from ``shared/data/exr`` (valid
 files covering the format's corners) and ``shared/data/exr_damaged`` (fuzz finds, truncated and
@@ -19,7 +19,7 @@ import OpenEXR
 import pytest
 
 from conftest import SHARED_DATA
-from shotfill import exr
+from shotfill.io import exr
 from shotfill.errors import MediaError, UnsupportedMediaError
 
 EXR_DATA = SHARED_DATA / "exr"
@@ -554,7 +554,7 @@ def test_layer_names_with_spaces(shared_data):
 _SWEEP = """
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-from shotfill.exr import read_exr
+from shotfill.io.exr import read_exr
 from shotfill.errors import MediaError
 root, names = sys.argv[1], json.loads(sys.stdin.read())
 for name in names:

@@ -1,7 +1,7 @@
 """Farm bundles run for real: `openjd check` and `openjd run` on a tiny edit, retries, SIGTERM,
 overlapping attempts of one task, and Publish's refusals.
 
-The edit (``shotfill.scene.make_sample_edit`` at 96x54)::
+The edit (``shotfill.synthetic.scene.make_sample_edit`` at 96x54)::
 
     V1   [ shotA, 40 ][ gap1, 12 ][ shotB, 32 ][ shotC, 24 (rig mask linked) ]
                        V1.gap1                   V1.clip3.fill
@@ -23,9 +23,9 @@ import yaml
 
 from shotfill import farm
 from shotfill.errors import InputError
-from shotfill.exr import read_exr
+from shotfill.io.exr import read_exr
 from shotfill.job import JobSpec
-from shotfill.scene import make_sample_edit
+from shotfill.synthetic.scene import make_sample_edit
 
 DEFAULT_TARGETS = ["V1.gap1", "V1.clip3.fill"]
 FILL_FRAMES = 24

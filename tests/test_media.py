@@ -1,4 +1,4 @@
-"""Frame sources: patterns, image sequences, stills, movies and masks (shotfill.media)."""
+"""Frame sources: patterns, image sequences, stills, movies and masks (shotfill.io.media)."""
 from __future__ import annotations
 
 import importlib.util
@@ -14,9 +14,9 @@ import tifffile
 from PIL import Image
 
 from shotfill.errors import InputError, MediaError, MissingFrameError, UnsupportedMediaError
-from shotfill.media import FramePattern, MovieSource, open_source, parse_pattern
+from shotfill.io.media import FramePattern, MovieSource, open_source, parse_pattern
 
-HAVE_EXR = importlib.util.find_spec("shotfill.exr") is not None
+HAVE_EXR = importlib.util.find_spec("shotfill.io.exr") is not None
 
 
 def picture(frame: int, height: int = 12, width: int = 16, dtype=np.uint8) -> np.ndarray:
@@ -199,9 +199,9 @@ def test_still_image_answers_every_frame(tmp_path):
         open_source(f"{tmp_path / 'logo.png'}#frames=1-5")
 
 
-@pytest.mark.skipif(not HAVE_EXR, reason="shotfill.exr is not written yet")
+@pytest.mark.skipif(not HAVE_EXR, reason="shotfill.io.exr is not written yet")
 def test_exr_sequence_display_window_and_header(tmp_path):
-    from shotfill.exr import write_exr
+    from shotfill.io.exr import write_exr
 
     acescg = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
     frames = {frame: np.concatenate([picture(frame, dtype=np.float32) - 1.0,
@@ -227,9 +227,9 @@ def test_exr_sequence_display_window_and_header(tmp_path):
     json.dumps(source.info())
 
 
-@pytest.mark.skipif(not HAVE_EXR, reason="shotfill.exr is not written yet")
+@pytest.mark.skipif(not HAVE_EXR, reason="shotfill.io.exr is not written yet")
 def test_exr_still_defaults_to_linear_rec709(tmp_path):
-    from shotfill.exr import write_exr
+    from shotfill.io.exr import write_exr
 
     write_exr(tmp_path / "plate.exr", np.full((4, 6, 3), 2.5, np.float32))
     still = open_source(tmp_path / "plate.exr")

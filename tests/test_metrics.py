@@ -1,4 +1,4 @@
-"""Tests for shotfill.metrics: known values, masks, and the seam score's scale."""
+"""Tests for shotfill.quality.metrics: known values, masks, and the seam score's scale."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shotfill.errors import InputError
-from shotfill.metrics import psnr, seam_score, ssim, temporal_consistency
+from shotfill.quality.metrics import psnr, seam_score, ssim, temporal_consistency
 
 
 def texture(h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:

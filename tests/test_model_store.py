@@ -15,9 +15,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from shotfill import cli, model_store
+from shotfill import cli
+from shotfill.engines.pretrained import store as model_store
 from shotfill.errors import EngineUnavailableError
-from shotfill.model_store import HubUnreachableError, ModelCheckError
+from shotfill.engines.pretrained.store import HubUnreachableError, ModelCheckError
 
 SHARD_2 = "transformer/diffusion_pytorch_model-00002-of-00002.safetensors"
 MODEL_INDEX = {

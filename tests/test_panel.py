@@ -34,7 +34,7 @@ WORKER_TIMEOUT_MS = 60000
 @pytest.fixture(scope="module")
 def edit(tmp_path_factory) -> Path:
     """The project's sample edit, small: V1 = shotA | gap 12 | shotB | shotC (with a mask)."""
-    from shotfill.scene import make_sample_edit
+    from shotfill.synthetic.scene import make_sample_edit
 
     return Path(make_sample_edit(tmp_path_factory.mktemp("edit"), width=128, height=72).edit)
 

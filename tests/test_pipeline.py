@@ -10,9 +10,10 @@ import pytest
 
 from shotfill.errors import CancelledError, InputError, MissingFrameError
 from shotfill.events import ListSink
-from shotfill.exr import read_exr, read_exr_header, write_exr
+from shotfill.io.exr import read_exr, read_exr_header, write_exr
 from shotfill.job import JobSpec
-from shotfill.pipeline import publish, run_job
+from shotfill.timeline import publish
+from shotfill.worker import run_job
 
 H, W = 48, 64
 
@@ -237,7 +238,7 @@ def _png(path) -> np.ndarray:
 
 
 def test_preview_frames_of_an_extension(tmp_path):
-    from shotfill.colour import ColourTransform
+    from shotfill.io.colour import ColourTransform
 
     src = _plate(tmp_path / "plates")
     spec = _job(tmp_path, source=src, output={"dir": str(tmp_path / "out")})
@@ -308,7 +309,7 @@ def test_preview_frames_of_a_fill_have_the_plate_before_and_the_result_after(tmp
 
 
 def test_the_engines_own_timings_reach_the_result(tmp_path, monkeypatch):
-    from shotfill.engines.flow import FlowEngine
+    from shotfill.engines.classical.flow import FlowEngine
 
     original = FlowEngine.generate
 

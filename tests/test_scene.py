@@ -1,4 +1,4 @@
-"""Tests for shotfill.scene: procedural shots and the sample edit."""
+"""Tests for shotfill.synthetic.scene: procedural shots and the sample edit."""
 from __future__ import annotations
 
 import subprocess
@@ -10,11 +10,11 @@ import opentimelineio as otio
 import pytest
 from PIL import Image
 
-from shotfill import scene
+from shotfill.synthetic import scene
 from shotfill.errors import InputError
-from shotfill.exr import REC709_CHROMATICITIES, read_exr, read_exr_header
-from shotfill.media import open_source
-from shotfill.scene import (CameraMove, ShotSpec, make_sample_edit, render_frame,
+from shotfill.io.exr import REC709_CHROMATICITIES, read_exr, read_exr_header
+from shotfill.io.media import open_source
+from shotfill.synthetic.scene import (CameraMove, ShotSpec, make_sample_edit, render_frame,
                             render_shot)
 from shotfill.timeline import find_targets, load_edit
 

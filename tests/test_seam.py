@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shotfill.colour import colour_matcher, match_colour
+from shotfill.io.colour import colour_matcher, match_colour
 from shotfill.plan import FramePlan
-from shotfill.seam import anchor_to_plate, seam_scores
+from shotfill.io.anchor import anchor_to_plate
+from shotfill.quality.seam import seam_scores
 
 H, W = 24, 32
 

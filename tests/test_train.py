@@ -10,11 +10,11 @@ from PIL import Image
 
 import torch
 
-from shotfill import train
+from shotfill.training import train
 from shotfill.errors import InputError
 from shotfill.models import random_generate_mask
 from shotfill.plan import Role, TaskKind
-from shotfill.train import LatentClip, PRESETS, discover_footage, flow_prior_latents, load_data, plan_of_mask
+from shotfill.training.train import LatentClip, PRESETS, discover_footage, flow_prior_latents, load_data, plan_of_mask
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
 
 
 def test_export_refuses_sampling_defaults_the_engine_would_refuse(tmp_path):
-    from shotfill.train import export_checkpoint
+    from shotfill.training.train import export_checkpoint
 
     for kwargs, field in (({"strength": 0.0}, "strength"), ({"samples": 0}, "samples"),
                           ({"output": "blend"}, "output"), ({"strength": 1.0, "output": "correction"}, "output")):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import T5Tokenizer
 
-from shotfill.model_store import record_entry
+from shotfill.engines.pretrained.store import record_entry
 
 #: words the tokenizer knows (anything else becomes ``<unk>``)
 WORDS = ("a", "the", "camera", "pans", "left", "right", "slowly", "over", "city", "street", "at", "dusk",

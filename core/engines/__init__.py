@@ -5,19 +5,19 @@ import importlib
 import inspect
 
 from ..errors import EngineUnavailableError, InputError
-from .base import Engine, check_cancel
+from .base import Engine, EngineResult, check_cancel
 
 #: name -> (module, class, one-line description)
 ENGINES = {
-    "dit": ("shotfill.engines.dit", "DiTEngine",
+    "dit": ("shotfill.engines.dit.engine", "DiTEngine",
             "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
-    "flow": ("shotfill.engines.flow", "FlowEngine",
+    "flow": ("shotfill.engines.classical.flow", "FlowEngine",
              "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
-    "baseline": ("shotfill.engines.baselines", "BaselineEngine",
+    "baseline": ("shotfill.engines.classical.baselines", "BaselineEngine",
                  "trivial references: freeze frame (extend), dissolve (bridge), spatial inpaint (fill)"),
-    "wan-vace": ("shotfill.engines.wan_vace", "WanVACEEngine",
+    "wan-vace": ("shotfill.engines.pretrained.wan_vace", "WanVACEEngine",
                  "Wan2.1-VACE through diffusers, from a local model folder (`shotfill models`); GPU"),
-    "ltx": ("shotfill.engines.ltx", "LTXEngine",
+    "ltx": ("shotfill.engines.pretrained.ltx", "LTXEngine",
             "LTX-Video through diffusers' LTXConditionPipeline, from a local model folder; GPU"),
 }
 
@@ -74,4 +74,4 @@ def get_engine(name: str, **options) -> Engine:
         f"unknown engine '{name}' (choose from: {', '.join(sorted(ENGINES))})")
 
 
-__all__ = ["Engine", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]
+__all__ = ["Engine", "EngineResult", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]

@@ -3,15 +3,22 @@
 ``generate(plan, frames, masks, ...)`` receives the whole plan window:
 
 - ``frames``: float32 array ``(T, H, W, 3)`` in the engines' working space
-  (display-referred, about [0, 1]; see :mod:`shotfill.colour`). Positions the
+  (display-referred, about [0, 1]; see :mod:`shotfill.io.colour`). Positions the
   plan generates hold zeros.
 - ``masks``: float32 array ``(T, H, W)``, **1 = generate, 0 = keep**. Known
   positions are all 0, generated positions all 1, fill positions carry the
   region to fill.
 
-It returns a float32 array ``(T, H, W, 3)``: the engine's picture for every
-position. The pipeline only takes the engine's values where the mask is > 0 and
-copies original pixels everywhere else, so known pixels stay bit-exact.
+It returns an :class:`EngineResult`: ``frames``, a float32 array ``(T, H, W, 3)``
+holding the engine's picture for every position, with the engine's per-pixel
+``confidence`` in it where the engine can tell, what it measured and chose
+(``info``) and what it had to change to run the plan (``warnings``). The worker
+only takes the engine's values where the mask is > 0 and copies original pixels
+everywhere else, so known pixels stay bit-exact. An engine keeps no state from
+one call to the next that a caller reads back.
+
+``frame_rate`` is the timeline's (or the source's) frame rate, for the engines
+whose model takes one; None when it is not known.
 
 ``progress(fraction, message)`` is called with 0..1; ``cancel()`` returns True
 when the job must stop, and engines call :func:`check_cancel` at every step.
@@ -19,7 +26,10 @@ when the job must stop, and engines call :func:`check_cancel` at every step.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Callable, ClassVar, Optional
+
+import numpy as np
 
 from ..errors import CancelledError, InputError
 from ..plan import FramePlan, TaskKind
@@ -35,6 +45,21 @@ def check_cancel(cancel: Optional[CancelFn]) -> None:
 
 def no_progress(fraction: float, message: str = "") -> None:  # pragma: no cover - trivial
     pass
+
+
+@dataclasses.dataclass
+class EngineResult:
+    """What an engine returns for one plan window."""
+
+    #: ``(T, H, W, 3)`` float32: the engine's picture for every position of the window
+    frames: np.ndarray
+    #: ``(T, H, W)`` float32 in [0, 1]: the engine's trust in each pixel of its result (1: taken from or
+    #: tracked to a real frame; 0: made up), or None when the engine does not say
+    confidence: Optional[np.ndarray] = None
+    #: what the engine measured and chose (working size, windows, fallbacks, ``timings`` of its stages...)
+    info: dict = dataclasses.field(default_factory=dict)
+    #: what it had to change to run the plan (frames rounded to the model's count...), for the job's events
+    warnings: list = dataclasses.field(default_factory=list)
 
 
 class Engine(abc.ABC):
@@ -58,5 +83,6 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
-        """Return ``(T, H, W, 3)`` float32 pictures for the whole window."""
+                 frame_rate: float | None = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None) -> EngineResult:
+        """Return the engine's result for the whole window (see the module docstring)."""

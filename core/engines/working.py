@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..plan import FramePlan
-from ..seam import anchor_to_plate
+from ..io.anchor import anchor_to_plate
 from .base import CancelFn
 
 #: how far (working encoding) the model's and the flow's low bands may differ before the plate's detail fades out
@@ -121,7 +121,7 @@ class PlateFlow(NamedTuple):
 def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
                cancel: Optional[CancelFn] = None) -> PlateFlow:
     """The ``flow`` engine's result on ``plan`` at plate size, its report and its per-pixel trust."""
-    from .flow import FlowEngine
+    from .classical.flow import FlowEngine
 
     flow = FlowEngine()
     return PlateFlow(flow.generate(plan, frames, masks, cancel=cancel), flow.last_info, flow.last_confidence)

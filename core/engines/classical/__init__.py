@@ -1,0 +1,1 @@
+"""Engines without weights: optical flow (``flow``) and the trivial references (``baseline``)."""

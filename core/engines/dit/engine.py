@@ -1,0 +1,332 @@
+"""The ``dit`` engine: the project's own video diffusion transformer.
+
+One generate call, read top to bottom:
+
+1. **Working size.** The plate is scaled down so its long side is at most
+   ``working_size`` (both sides multiples of the VAE's compression times the
+   transformer's patch: 16 for the shipped model), aspect kept. Masks are scaled with it; a working
+   pixel is generated when any plate pixel under it is.
+2. **Encode.** Frames go to [-1, 1] and through the VAE (tiled, so any size
+   works), pixel masks become latent masks (:meth:`ShotfillVAE.latent_mask`).
+3. **Denoise, in windows.** :func:`shotfill.models.sample` fills the generated
+   latents in context of the known ones (flow matching, Euler, a seeded
+   ``torch.Generator``; progress and cancel every step). A plan longer than
+   ``window`` frames runs as chained windows: each starts ``overlap`` frames
+   before the first frame still to generate, so the previous window's last
+   frames are its context. Extending backward runs the same chain with time
+   reversed. When windows chain, every window's frames are colour-matched to
+   the plan's *real* context frames (:func:`shotfill.io.colour.match_colour`)
+   and re-encoded before they serve as context, so colour cannot drift from
+   window to window.
+4. **Decode** the generated frames, and anchor their colour to the plate
+   (:func:`shotfill.io.anchor.anchor_to_plate`, as the pipeline does).
+5. **Detail at plate resolution.** The model's picture is upscaled to the
+   plate and split into bands by a Gaussian of ``detail_scale`` working pixels
+   (scaled to the plate): its low band is kept and its high band (which the
+   model, at its working size and through its small VAE, does not carry) is
+   replaced by the high band of the ``flow`` engine's result on the same plan,
+   which carries the plate's real detail along the measured motion from the
+   nearest real frame. Per pixel, that detail fades out where the two low
+   bands disagree (the model made something the plate does not show there),
+   leaving the model's own smooth picture rather than ghosted texture.
+
+The pipeline copies known pixels back (bit-exact) and anchors the colour of
+the result to the plate; the engine returns the whole window. ``last_info``
+holds the working size, the windows and the time of each stage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import ClassVar, Optional
+
+import cv2
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from ...io.colour import match_colour
+from ...errors import EngineUnavailableError, InputError
+from ...models import NUM_TRAIN_TIMESTEPS, ShotfillTransformer3DModel, ShotfillVAE, sample
+from ...plan import FramePlan, TaskKind
+from ...resources import RESOURCES
+from ..classical import _cv
+from ..base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
+from ..working import (PlateFlow, at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option,
+                      working_size)
+
+#: the checkpoint that ships with shotfill
+SHIPPED_MODEL = RESOURCES / "dit"
+#: the checkpoint's manifest: ``{"model": id, "files": {relative path: sha256}}``
+MANIFEST = "manifest.json"
+#: share of the progress bar the denoising takes (the rest: encode, decode, detail)
+DENOISE_SHARE = 0.8
+
+
+class DiTEngine(Engine):
+    """The shotfill video DiT: extend, bridge and fill with one model.
+
+    Args:
+        model: checkpoint folder (``vae/`` and ``transformer/``, each ``config.json`` +
+            safetensors, and ``manifest.json`` with their sha256); the shipped one by default.
+        working_size: long side, in pixels, the model runs at (a multiple of the VAE's compression
+            times the transformer's patch size: 16 for the shipped model).
+        steps: denoising steps.
+        window: most frames the transformer sees at once; longer plans run as chained windows.
+        overlap: frames of context each chained window takes from the one before.
+        detail: carry the plate's fine detail into generated frames (see the module docstring).
+        detail_scale: where the model's band ends and the plate's detail begins: the sigma, in
+            working pixels, of the Gaussian that splits them.
+        strength: noise level denoising starts from. 1 generates from pure noise; below 1 the
+            ``flow`` engine's result, scaled to working size, is the first guess, noised to that
+            level, and the model refines it (see :func:`shotfill.models.sample`; the shipped model
+            is trained for this, :mod:`shotfill.training.train`). The flow engine runs once, at plate size,
+            for both the guess and the detail band. By default, the strength
+            the checkpoint's manifest recommends (``sampling.strength``), else 1.
+        samples: denoise this many samples of the window at once (one batch, one seed) and keep
+            their mean: an estimate of the expected frames given the guess, which scores better
+            than any one sample. By default the manifest's ``sampling.samples``, else 1.
+        output: ``"picture"``: the model's own picture, with the plate's detail (step 5 of the
+            module docstring); ``"correction"`` (needs a strength below 1): the ``flow`` engine's
+            plate-size result plus the model's change to it (its decoded frames minus the decoded
+            guess, upscaled), weighted per pixel by how little the flow engine trusts its result
+            (``1 - FlowEngine.last_confidence``): little where an extension's motion foretold the
+            last real frame well, where a bridge followed the motion and on fill pixels tracked from
+            a real frame; all of it on a dissolve or an inpainted pixel. So a right guess is
+            kept, and the model mends what flow could not. The VAE's own error cancels
+            out of the difference, and the detail is the flow result's own (``detail`` and
+            ``detail_scale`` serve the ``picture`` output only). By default the manifest's
+            ``sampling.output``, else ``"picture"``.
+    """
+
+    name: ClassVar[str] = "dit"
+    context_frames: ClassVar[int] = 2
+
+    def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
+                 window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
+                 strength: float | None = None, samples: int | None = None, output: str | None = None):
+        whole_option("working_size", working_size, 1)
+        whole_option("steps", steps, 1)
+        whole_option("window", window, 2)
+        whole_option("overlap", overlap, 1)
+        if overlap >= window:
+            raise InputError(f"engine options: overlap ({overlap}) must be smaller than window ({window})")
+        self.detail_scale = positive_option("detail_scale", detail_scale)
+        self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
+        self.model_id, self.checksum, sampling = _verify_manifest(self.model_dir)
+        self.strength, self.samples, self.output = check_sampling(
+            sampling.get("strength", 1.0) if strength is None else strength,
+            sampling.get("samples", 1) if samples is None else samples,
+            sampling.get("output", "picture") if output is None else output)
+        self.working_size, self.steps, self.window, self.overlap, self.detail = (
+            working_size, steps, window, overlap, bool(detail))
+        self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
+        self.transformer = ShotfillTransformer3DModel.from_pretrained(
+            self.model_dir / "transformer", torch_dtype=torch.float32).eval()
+        #: a model without text conditioning ignores prompts; the pipeline says so
+        self.uses_prompt = self.transformer.config.text_dim > 0
+        #: working sizes are multiples of this many pixels: one transformer patch
+        self.multiple = self.vae.spatial_compression * max(self.transformer.config.patch_size[1:])
+        if working_size % self.multiple:
+            raise InputError(f"engine option working_size: must be a multiple of {self.multiple} for "
+                             f"{self.model_dir}, got {working_size}")
+        self.last_info: dict = {}
+
+    def describe(self) -> dict:
+        return {"engine": self.name, "model": self.model_id, "model_sha256": self.checksum}
+
+    def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+        self.check_plan(plan)
+        _cv.check_window(plan, frames, masks)
+        if prompt and self.uses_prompt:
+            raise EngineUnavailableError(
+                f"{self.model_dir}: the model has text conditioning, but no text encoder ships with it "
+                "to embed the prompt")
+        progress = progress or no_progress
+        timings: dict[str, float] = {}
+        info: dict = {"prompt": "ignored: the model has no text conditioning"} if prompt else {}
+        height, width = frames.shape[1:3]
+        size = working_size(height, width, self.working_size, self.multiple)
+        info["working_size"] = [size[1], size[0]]
+
+        # 1-2. Working size, encode
+        start = time.monotonic()
+        small, small_masks = to_working(frames, masks, size)
+        pictures = _to_model(small)  # (1, 3, T, h, w)
+        pixel_mask = torch.from_numpy(small_masks)[None, None]  # (1, 1, T, h, w)
+        reverse = plan.kind is TaskKind.EXTEND_BACKWARD
+        if reverse:  # extending backward is extending forward with time reversed
+            pictures, pixel_mask = pictures.flip(2), pixel_mask.flip(2)
+        # only frames with a pixel to keep are encoded; the latents of wholly generated ones are never read
+        f = self.vae.spatial_compression
+        latents = torch.zeros(1, self.vae.config.latent_channels, len(plan), size[0] // f, size[1] // f)
+        kept = [t for t in range(len(plan)) if not bool(pixel_mask[0, 0, t].all())]
+        with torch.no_grad():
+            latents[:, :, kept] = self.vae.scale_latents(self.vae.tiled_encode(pictures[:, :, kept]).latent_dist.mode())
+        latent_mask = self.vae.latent_mask(pixel_mask)
+        timings["encode"] = time.monotonic() - start
+        prior = flow = None
+        needs_guess = self.strength < 1.0 or self.transformer.config.guide
+        if needs_guess or self.detail:  # the flow engine, once, at plate size: the first guess and the detail band
+            start = time.monotonic()
+            flow = plate_flow(plan, frames, masks, cancel)
+            timings["flow"] = time.monotonic() - start
+        start = time.monotonic()
+        if needs_guess:  # the flow engine's picture at working size
+            guess = np.where(small_masks[..., None] > 0, to_working(flow.frames, masks, size)[0], small)
+            guess = _to_model(guess)
+            guess = guess.flip(2) if reverse else guess
+            touched = [t for t in range(len(plan)) if bool(latent_mask[0, 0, t].any())]
+            prior = latents.clone()
+            with torch.no_grad():
+                prior[:, :, touched] = self.vae.scale_latents(
+                    self.vae.tiled_encode(guess[:, :, touched]).latent_dist.mode())
+        timings["encode"] += time.monotonic() - start
+        check_cancel(cancel)
+
+        # 3-4. Denoise in chained windows, decode
+        windows = plan_windows(latent_mask[0, 0].flatten(1).amax(1).numpy() > 0, self.window, self.overlap)
+        info["windows"] = [list(w) for w in windows]
+        real_context = small[plan.known_positions] if plan.kind is not TaskKind.FILL else None
+        chained = len(windows) > 1 and real_context is not None and len(real_context) > 0
+        generator = torch.Generator().manual_seed(seed)
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
+        decoded = pictures.clone()
+        correcting = self.output == "correction"
+        change = torch.zeros_like(pictures) if correcting else None
+        # what the model returns when it changes nothing: the guess where generated, the plate's latents elsewhere
+        unchanged = torch.where(latent_mask > 0, prior, latents) if correcting else None
+        todo = latent_mask.clone()
+        timings["denoise"] = timings["decode"] = 0.0
+        for index, (first, last) in enumerate(windows):
+            span = slice(first, last)
+
+            def window_progress(fraction: float, message: str, index: int = index) -> None:
+                progress(DENOISE_SHARE * (index + fraction) / len(windows),
+                         f"window {index + 1}/{len(windows)}: {message}")
+
+            start = time.monotonic()
+            window_mask = todo[:, :, span]
+            k = self.samples  # k samples in one batch, then their mean
+            latents[:, :, span] = sample(
+                self.transformer, known_latents=latents[:, :, span].repeat(k, 1, 1, 1, 1),
+                generate_mask=window_mask.repeat(k, 1, 1, 1, 1), scheduler=scheduler, num_steps=self.steps,
+                generator=generator, prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
+                strength=self.strength, progress=window_progress, cancel=cancel).mean(0, keepdim=True)
+            timings["denoise"] += time.monotonic() - start
+
+            start = time.monotonic()
+            new = [first + t for t in range(last - first) if bool(window_mask[0, 0, t].any())]
+            with torch.no_grad():
+                pictures_new = self.vae.tiled_decode(self.vae.unscale_latents(latents[:, :, new])).sample
+                if correcting:  # the model's change to the guess, in pictures (the VAE's error cancels)
+                    change[:, :, new] = pictures_new - self.vae.tiled_decode(
+                        self.vae.unscale_latents(unchanged[:, :, new])).sample
+            if chained:  # anchor to the real plate, and make the next window's context from the anchored frames
+                anchored = match_colour(_from_model(pictures_new), real_context)
+                pictures_new = _to_model(anchored)
+                with torch.no_grad():
+                    latents[:, :, new] = self.vae.scale_latents(self.vae.tiled_encode(pictures_new).latent_dist.mode())
+            decoded[:, :, new] = pictures_new
+            todo[:, :, new] = 0
+            timings["decode"] += time.monotonic() - start
+
+        if reverse:
+            decoded = decoded.flip(2)
+            change = None if change is None else change.flip(2)
+
+        # 5. Back to plate size: the flow result corrected, or the model's picture with the plate's detail
+        start = time.monotonic()
+        if correcting:
+            result, info["correction"] = _corrected(plan, flow, change, small_masks, masks)
+        else:
+            result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
+                                           detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
+                                           flow_result=flow)
+            if detail_info:
+                info["detail"] = detail_info
+        timings["detail"] = time.monotonic() - start
+        progress(1.0, "done")
+
+        info["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        self.last_info = info
+        return np.asarray(result, dtype=np.float32)
+
+
+def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, str]:
+    """``(strength, samples, output)`` checked as the engine's options (``where`` names them in errors)."""
+    if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
+        raise InputError(f"{where} strength: expected a number in (0, 1], got {strength!r}")
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise InputError(f"{where} samples: expected a whole number of at least 1, got {samples!r}")
+    if output not in ("picture", "correction"):
+        raise InputError(f"{where} output: expected 'picture' or 'correction', got {output!r}")
+    if output == "correction" and strength >= 1:
+        raise InputError(f"{where} output: 'correction' refines the flow result, so it needs a strength below 1")
+    return float(strength), samples, output
+
+
+def _corrected(plan: FramePlan, flow: PlateFlow, change: torch.Tensor, small_masks: np.ndarray,
+               masks: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The flow engine's plate-size result plus the model's ``change`` (working size, model range),
+    upscaled, where the working mask generates, weighted per pixel by the flow engine's distrust
+    in its result (``1 - confidence``). ``info["weight"]``: the mean weight over the generated pixels."""
+    height, width = flow.frames.shape[1:3]
+    delta = change[0].permute(1, 2, 3, 0).float().numpy() / 2  # (T, h, w, 3): the model's [-1, 1] is 2 units
+    result = np.asarray(flow.frames, dtype=np.float32).copy()
+    weight_sum = generated_count = 0.0
+    for t in range(len(plan)):  # frame by frame: no plate-size copy of the whole run
+        if small_masks[t].any():
+            distrust = 1.0 - np.clip(flow.confidence[t], 0.0, 1.0)  # (H, W)
+            step = cv2.resize(np.ascontiguousarray(delta[t] * small_masks[t][..., None]), (width, height),
+                              interpolation=cv2.INTER_CUBIC)
+            result[t] += step * distrust[..., None]
+            generated = masks[t] > 0
+            weight_sum += float(distrust[generated].sum(dtype=np.float64))
+            generated_count += int(generated.sum())
+    weight = weight_sum / generated_count if generated_count else 0.0
+    return result, {"weight": round(weight, 4), "flow": flow.info}
+
+
+def _to_model(pictures: np.ndarray) -> torch.Tensor:
+    """``(T, H, W, 3)`` in [0, 1] -> ``(1, 3, T, H, W)`` in [-1, 1]."""
+    return (torch.from_numpy(np.ascontiguousarray(pictures, dtype=np.float32)) * 2 - 1).permute(3, 0, 1, 2)[None]
+
+
+def _from_model(pictures: torch.Tensor) -> np.ndarray:
+    """``(1, 3, T, H, W)`` in [-1, 1] -> ``(T, H, W, 3)`` in [0, 1] (float32)."""
+    return ((pictures[0].permute(1, 2, 3, 0) + 1) / 2).float().numpy()
+
+
+def _verify_manifest(folder: Path) -> tuple[str, str, dict]:
+    """Check every weight file against the manifest; return the model id, the checksum of the
+    manifest's sums and its sampling defaults."""
+    manifest_file = folder / MANIFEST
+    if not manifest_file.is_file():
+        raise EngineUnavailableError(f"{folder}: no {MANIFEST} (not a dit checkpoint, or the shipped one is missing)")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        files = dict(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EngineUnavailableError(f"{manifest_file}: not a readable manifest ({e})") from None
+    for part in ("vae", "transformer"):
+        listed = [name for name in files if name.startswith(f"{part}/")]
+        if not listed:
+            raise EngineUnavailableError(f"{manifest_file}: lists no weight file of the {part}")
+        present = {f"{part}/{p.name}" for p in (folder / part).glob("*.safetensors")}
+        if present - set(listed):
+            raise EngineUnavailableError(f"{folder / part}: weight files not in the manifest: {sorted(present - set(listed))}")
+    for name, expected in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise EngineUnavailableError(f"{path}: listed in {MANIFEST} but missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise EngineUnavailableError(f"{path}: sha256 does not match {MANIFEST} (damaged or altered weights)")
+    checksum = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    sampling = manifest.get("sampling", {})
+    if not isinstance(sampling, dict):
+        raise EngineUnavailableError(f"{manifest_file}: 'sampling' must be an object")
+    return str(manifest.get("model", folder.name)), checksum, sampling

@@ -1,0 +1,1 @@
+"""Measuring results: picture metrics, seam scores and the evaluation harness (``shotfill eval``)."""

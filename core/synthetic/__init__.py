@@ -1,0 +1,1 @@
+"""Procedural material the project makes itself: the scene renderer and the sample edit."""

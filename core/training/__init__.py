@@ -1,0 +1,1 @@
+"""Training the ``dit`` engine's VAE and transformer (``shotfill train``), and exporting a checkpoint."""

@@ -1,0 +1,236 @@
+"""Running a job: job spec in, EXR frames (and a new edit) out.
+
+One fixed order, whatever the front door::
+
+    resolve   job spec (+ edit target) -> sources, frame plan, colour spaces
+    read      known frames and masks -> working encoding (display-referred)
+    generate  engine.generate(plan, frames, masks, ...)
+    seam      colour-anchor generated frames to the plate; seam scores
+    write     EXR per generated frame, atomic, provenance in the header;
+              frames already written by the same job are kept (resume)
+    timeline  the generated sequence placed on a new edit next to the input
+    preview   a contact sheet around each seam, and a small picture of every
+              frame of the window (``preview/``) for the panel to scrub
+
+Known pixels are never regenerated: where the mask is 0 the output is the
+source pixel itself (bit-exact when source and output colour spaces agree).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..engines import Engine, check_cancel
+from ..errors import ShotfillError
+from ..events import EventSink, ListSink, Progress
+from ..job import JobSpec
+from ..plan import Role
+from ..timeline.publish import publish
+from .output import (belongs_to_job, crop_to_window, output_windows, placement_dict, previous_result, provenance,
+                     remove_stale_temporaries, write_result_file)
+from .preview import write_contact_sheet, write_preview_frames
+from .resolve import ResolvedJob, resolve
+
+
+@dataclasses.dataclass
+class JobResult:
+    job_id: str
+    task: str
+    engine: str
+    output_pattern: str
+    frames: list
+    written: list
+    skipped: list
+    seam_scores: dict
+    timings: dict
+    warnings: list
+    target: str | None = None
+    edit: str | None = None
+    new_edit: str | None = None
+    contact_sheet: str | None = None
+    #: the ``preview_frames`` event's entries: one small picture per position of the window
+    preview_frames: list = dataclasses.field(default_factory=list)
+    placement: dict | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Callable[[], bool]] = None,
+            engine: Engine | None = None) -> JobResult:
+    """Run one job end to end. Raises ShotfillError subclasses on bad input or cancel."""
+    from ..io import colour
+    from ..io.exr import write_exr
+
+    sink = sink or ListSink()
+    progress = Progress(sink)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    progress.begin("prepare", f"job {spec.id}")
+    job = resolve(spec, engine=engine)
+    for w in job.warnings:
+        sink.emit({"event": "warning", "message": w})
+    timings["prepare"] = time.monotonic() - t0
+
+    plan = job.plan
+    written_positions = plan.written_positions
+    out_frames = plan.output_frames
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+
+    remove_stale_temporaries(job)
+    # resume: frames whose header says they belong to this job are kept
+    done = {f for f in out_frames if belongs_to_job(job.frame_path(f), spec.id)}
+    todo = [p for p in written_positions if plan.frames[p].output_frame not in done]
+
+    transforms = {k: colour.ColourTransform(job.source_spaces[k], job.output_space) for k in job.sources}
+    working = masks = originals = None
+    peak = 1.0
+    seam_scores: dict[str, float] = {}
+    previous: dict = {}
+    if todo:
+        t = time.monotonic()
+        progress.begin("read", f"{len(plan)} frames ({plan.summary()})")
+        working, masks, originals, peak = _read_window(job, transforms, progress, cancel)
+        timings["read"] = time.monotonic() - t
+
+        t = time.monotonic()
+        progress.begin("generate", f"engine {job.engine.name}")
+        result = job.engine.generate(plan, working, masks, prompt=spec.prompt or None, seed=spec.seed,
+                                     progress=progress.callback(), cancel=cancel)
+        result = np.asarray(result, dtype=np.float32)
+        # what the engine had to change to run the plan (frames rounded to the model's count...)
+        for w in getattr(job.engine, "last_info", {}).get("warnings", []):
+            job.warnings.append(w)
+            sink.emit({"event": "warning", "message": w})
+        if result.shape != working.shape:
+            raise ShotfillError(f"engine '{job.engine.name}' returned shape {result.shape}, expected {working.shape}")
+        timings["generate"] = time.monotonic() - t
+        for stage, seconds in getattr(job.engine, "last_info", {}).get("timings", {}).items():
+            timings[f"generate.{stage}"] = seconds  # the engine's own breakdown (dit: encode, denoise...)
+
+        t = time.monotonic()
+        progress.begin("seam", "colour anchor and seam scores")
+        from ..io.anchor import anchor_to_plate
+        from ..quality.seam import seam_scores as score_seams
+        result = anchor_to_plate(plan, working, result, masks)
+        seam_scores = score_seams(plan, working, result)
+        timings["seam"] = time.monotonic() - t
+    else:
+        sink.emit({"event": "stage", "stage": "write", "message": "every frame is already written by this job"})
+        previous = previous_result(job)
+        seam_scores = previous.get("seam_scores", {})
+
+    t = time.monotonic()
+    progress.begin("write", f"{len(written_positions)} frames to {job.pattern}")
+    written, skipped = [], []
+    attrs = provenance(job)
+    windows = output_windows(job)
+    for i, pos in enumerate(written_positions):
+        check_cancel(cancel)
+        frame = plan.frames[pos].output_frame
+        path = job.frame_path(frame)
+        if frame in done:
+            skipped.append(frame)
+            sink.emit({"event": "frame", "frame": frame, "path": str(path), "skipped": True})
+        else:
+            pixels = _output_pixels(transforms, pos, result, masks, originals, peak)
+            write_exr(path, crop_to_window(pixels, job, windows), compression=spec.output.compression,
+                      data_window=windows[0], display_window=windows[1],
+                      attributes={**attrs, "shotfill.frame": int(frame)})
+            written.append(frame)
+            sink.emit({"event": "frame", "frame": frame, "path": str(path), "skipped": False})
+        progress.update((i + 1) / len(written_positions))
+    timings["write"] = time.monotonic() - t
+
+    res = JobResult(job_id=spec.id, task=plan.kind.value, engine=job.engine.name,
+                    output_pattern=job.pattern, frames=out_frames, written=written, skipped=skipped,
+                    seam_scores=seam_scores, timings=timings, warnings=list(job.warnings),
+                    target=job.target.id if job.target is not None else None,
+                    edit=spec.edit.path if spec.edit is not None else None)
+
+    if job.target is not None:
+        res.placement = placement_dict(job)
+        if spec.edit.write_timeline:
+            t = time.monotonic()
+            progress.begin("timeline", "placing the result on a new version of the edit")
+            res.new_edit = str(publish(spec.edit.path, [res.to_dict()], mode=spec.edit.write_mode,
+                                       rate=spec.edit.rate, export_format=spec.edit.export))
+            timings["timeline"] = time.monotonic() - t
+
+    sheet = job.out_dir / f"{job.name}.contact.png"
+    if spec.output.preview and working is not None:
+        t = time.monotonic()
+        progress.begin("preview", "contact sheet and a picture of each frame around the seam")
+
+        def before(position: int) -> np.ndarray:
+            return transforms["a"].to_working(originals[position])
+
+        res.contact_sheet = str(write_contact_sheet(job, working, result, masks, before, sheet))
+        sink.emit({"event": "preview", "path": res.contact_sheet})
+        res.preview_frames = write_preview_frames(job, working, result, masks, before, progress)
+        sink.emit({"event": "preview_frames", "frames": res.preview_frames})
+        timings["preview"] = time.monotonic() - t
+    elif spec.output.preview:                         # resumed with nothing left to do
+        if sheet.exists():
+            res.contact_sheet = str(sheet)
+            sink.emit({"event": "preview", "path": res.contact_sheet})
+        earlier = previous.get("preview_frames") or []
+        if earlier and all(Path(p).is_file() for f in earlier for p in (f["after"], f["before"]) if p):
+            res.preview_frames = earlier
+            sink.emit({"event": "preview_frames", "frames": res.preview_frames})
+
+    timings["total"] = time.monotonic() - t0
+    res.timings = {k: round(v, 3) for k, v in timings.items()}
+    write_result_file(job, res.to_dict())
+    progress.finish()
+    sink.emit({"event": "result", **res.to_dict()})
+    return res
+
+
+def _read_window(job: ResolvedJob, transforms, progress: Progress, cancel):
+    """Known frames (working encoding), masks (1 = generate), source pixels for fills, and
+    the plate's brightest value (generated highlights are capped there, never invented)."""
+    plan = job.plan
+    T, H, W = len(plan), job.height, job.width
+    working = np.zeros((T, H, W, 3), np.float32)
+    masks = np.ones((T, H, W), np.float32)
+    originals: dict[int, np.ndarray] = {}
+    peak = 1.0
+    for pos, pf in enumerate(plan.frames):
+        check_cancel(cancel)
+        if pf.role is Role.GENERATE:
+            continue
+        src = job.sources[pf.source]
+        pixels = _fit(src.read(pf.source_frame), W, H)
+        working[pos] = transforms[pf.source].to_working(pixels)
+        peak = max(peak, float(np.nanmax(transforms[pf.source].source_to_output(pixels))))
+        if pf.role is Role.KNOWN:
+            masks[pos] = 0.0
+        else:
+            masks[pos] = job.mask_source.read_mask(pf.source_frame, size=(W, H))
+            originals[pos] = pixels
+            working[pos][masks[pos] > 0] = 0.0   # the engine never sees what it replaces
+        progress.update((pos + 1) / T)
+    return working, masks, originals, peak
+
+
+def _fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    import cv2
+
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _output_pixels(transforms, pos: int, result, masks, originals, peak: float) -> np.ndarray:
+    """The frame to write: generated pixels where the mask is > 0, source pixels elsewhere."""
+    generated = transforms["a"].from_working(result[pos], peak=peak)
+    if pos not in originals:
+        return generated
+    keep = transforms["a"].source_to_output(originals[pos])
+    m = masks[pos][..., None]
+    return np.where(m > 0, keep * (1.0 - m) + generated * m, keep).astype(np.float32)
