@@ -113,7 +113,7 @@ def smoke_shot(folder: Path) -> str:
     """A tiny procedural pan as a PNG sequence (for ``--smoke``)."""
     from PIL import Image
 
-    from shotfill.synthetic.scene import CameraMove, ShotSpec, render_shot
+    from shotfill.synthetic import CameraMove, ShotSpec, render_shot
 
     folder.mkdir(parents=True, exist_ok=True)
     shot = render_shot(ShotSpec(seed=5, width=96, height=64, frames=SPAN, camera=CameraMove.PAN, speed=0.01))

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from shotfill.models import ShotfillVAE
-from shotfill.models.sampler import flow_matching_loss
+from shotfill.training.loss import flow_matching_loss
 from shotfill.models.transformer_shotfill import ShotfillTransformer3DModel
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dit_forward.json"

@@ -1,6 +1,6 @@
 """Time a 24-frame extension of a 1920x1080 EXR plate, end to end, engine by engine, in one run.
 
-Renders a procedural plate (:mod:`shotfill.synthetic.scene`, 16 frames, scene-linear EXR) once, then runs
+Renders a procedural plate (:mod:`shotfill.synthetic.render`, 16 frames, scene-linear EXR) once, then runs
 ``shotfill extend PLATE --frames 24 --engine E --events jsonl`` as a user would, for each engine,
 in a fresh output folder, and keeps the ``result`` event's stage timings (read, generate, seam,
 write, preview) with the engine's own breakdown (``generate.encode``, ``generate.flow``,
@@ -31,7 +31,7 @@ def render_plate(folder: Path, width: int, height: int, frames: int) -> str:
     """A procedural pan, written as ``plate.####.exr``; returns the sequence pattern."""
     from shotfill.io.colour import ColourTransform
     from shotfill.io.exr import write_exr
-    from shotfill.synthetic.scene import CameraMove, ShotSpec, render_shot
+    from shotfill.synthetic import CameraMove, ShotSpec, render_shot
 
     shot = render_shot(ShotSpec(seed=3, width=width, height=height, frames=frames, camera=CameraMove.PAN,
                                 speed=0.01))

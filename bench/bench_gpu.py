@@ -15,7 +15,7 @@ On a CUDA device, in bfloat16, with random weights (nothing is downloaded), for 
 Each model is timed for one forward pass and for one denoising step (``wan-vace`` guides
 with classifier-free guidance: two forwards a step, with and without the prompt, as
 ``WanVACEPipeline`` runs them; our ``dit`` models have no text conditioning, so their
-sampler never guides and a step is one forward). The times are the fastest of
+pipeline never guides and a step is one forward). The times are the fastest of
 ``--steps`` runs after one warm-up, with the device synchronised around each. The
 achieved rate is the FLOPs of a forward, counted by hand from the configuration
 (:func:`wan_vace_flops`; :func:`bench_dit_forward.forward_flops` for ours), over its

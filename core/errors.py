@@ -7,10 +7,8 @@ frame or field at fault, so the command line can print them as one line.
 """
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_CANCELLED = 3
+# the worker's exit codes are part of the worker protocol, shared with the host side
+from shotfill_plugin.protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK  # noqa: F401
 
 
 class ShotfillError(Exception):

@@ -1,23 +1,14 @@
-"""Typed job events, and the sinks that carry them.
+"""The sinks that carry a job's events, and the progress that turns stages into one fraction.
 
-A running job reports through one :class:`EventSink`. The worker writes JSON
-lines (``--events jsonl``) that the panel and farm wrappers read; people get a
-progress bar with an ETA on stderr. Every event is a flat JSON object with an
-``event`` field:
-
-====================  ==============================================================
-``stage``             a stage starts: ``stage`` (read, generate, write, timeline, ...), ``message``
-``progress``          ``stage``, ``fraction`` (0..1 over the whole job), ``eta_s``
-``frame``             a frame was written or kept: ``frame``, ``path``, ``skipped``
-``preview``           a preview image was written: ``path``
-``preview_frames``    a small PNG of every frame of the window was written: ``frames``, a list
-                      of ``position``, ``role`` (known, generate, fill), ``label`` (``a 1039``,
-                      ``G 1041``, ``1005``), ``after`` (the picture; a fill's result) and
-                      ``before`` (a fill's plate; null otherwise)
-``warning``           ``message``
-``result``            the job finished: output frames, paths, timings, scores
-``error``             the job failed: ``message``, ``exit_code``
-====================  ==============================================================
+A running job reports through one :class:`EventSink`: each event is one of the
+typed events of the worker protocol (:mod:`shotfill_plugin.protocol`, re-exported
+here: :class:`StageEvent`, :class:`ProgressEvent`, :class:`FrameEvent`,
+:class:`PreviewEvent`, :class:`PreviewFramesEvent`, :class:`WarningEvent`,
+:class:`ResultEvent`, :class:`ErrorEvent`, :class:`DemoEvent`), whose
+``to_dict()`` is its one JSON form. The worker writes those as JSON lines
+(``--events jsonl``: :class:`JsonLinesSink`) that the panel and farm wrappers
+read; people get a progress bar with an ETA on stderr (:class:`HumanSink`);
+tests and in-process callers keep them in a list (:class:`ListSink`).
 """
 from __future__ import annotations
 
@@ -27,24 +18,27 @@ import threading
 import time
 from typing import IO, Protocol
 
-STAGES = ("prepare", "read", "generate", "seam", "write", "timeline", "preview")
-#: share of the whole job each stage takes, for one progress fraction and ETA
-STAGE_WEIGHTS = {"prepare": 0.02, "read": 0.08, "generate": 0.7, "seam": 0.02, "write": 0.13,
-                 "timeline": 0.02, "preview": 0.03}
+from shotfill_plugin.protocol import (STAGE_WEIGHTS, STAGES, DemoEvent, ErrorEvent, FrameEvent, PreviewEvent,
+                                      PreviewFrame, PreviewFramesEvent, PreviewRole, ProgressEvent, ResultEvent,
+                                      StageEvent, WarningEvent, WorkerEvent)
+
+__all__ = ["STAGES", "STAGE_WEIGHTS", "DemoEvent", "ErrorEvent", "FrameEvent", "PreviewEvent", "PreviewFrame",
+           "PreviewFramesEvent", "PreviewRole", "ProgressEvent", "ResultEvent", "StageEvent", "WarningEvent",
+           "WorkerEvent", "EventSink", "ListSink", "JsonLinesSink", "HumanSink", "Progress"]
 
 
 class EventSink(Protocol):
-    def emit(self, event: dict) -> None: ...
+    def emit(self, event: WorkerEvent) -> None: ...
 
 
 class ListSink:
-    """Keeps events in a list (tests, in-process callers)."""
+    """Keeps each event's JSON form (the dict the worker writes) in a list (tests, in-process callers)."""
 
     def __init__(self):
         self.events: list[dict] = []
 
-    def emit(self, event: dict) -> None:
-        self.events.append(event)
+    def emit(self, event: WorkerEvent) -> None:
+        self.events.append(event.to_dict())
 
     def of(self, kind: str) -> list[dict]:
         return [e for e in self.events if e["event"] == kind]
@@ -57,8 +51,8 @@ class JsonLinesSink:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
 
-    def emit(self, event: dict) -> None:
-        line = json.dumps(event, default=str)
+    def emit(self, event: WorkerEvent) -> None:
+        line = json.dumps(event.to_dict(), default=str)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -73,31 +67,30 @@ class HumanSink:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_line = 0.0
 
-    def _bar(self, event: dict) -> str:
-        frac = max(0.0, min(1.0, float(event.get("fraction", 0.0))))
+    def _bar(self, event: ProgressEvent) -> str:
+        frac = max(0.0, min(1.0, float(event.fraction)))
         filled = int(round(frac * self.width))
-        eta = event.get("eta_s")
+        eta = event.eta_s
         eta_s = f" ETA {_fmt_seconds(eta)}" if eta is not None else ""
-        return f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% {event.get('stage', '')}{eta_s}"
+        return f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% {event.stage}{eta_s}"
 
-    def emit(self, event: dict) -> None:
-        kind = event["event"]
-        if kind == "progress":
+    def emit(self, event: WorkerEvent) -> None:
+        if isinstance(event, ProgressEvent):
             now = time.monotonic()
             if self.tty:
                 self.stream.write("\r" + self._bar(event))
                 self.stream.flush()
-            elif now - self._last_line > 5.0 or event.get("fraction", 0) >= 1.0:
+            elif now - self._last_line > 5.0 or event.fraction >= 1.0:
                 self.stream.write(self._bar(event) + "\n")
                 self._last_line = now
             return
         prefix = "\r" if self.tty else ""
-        if kind == "stage":
-            self.stream.write(f"{prefix}{event['stage']}: {event.get('message', '')}\n")
-        elif kind == "warning":
-            self.stream.write(f"{prefix}warning: {event['message']}\n")
-        elif kind == "error":
-            self.stream.write(f"{prefix}error: {event['message']}\n")
+        if isinstance(event, StageEvent):
+            self.stream.write(f"{prefix}{event.stage}: {event.message}\n")
+        elif isinstance(event, WarningEvent):
+            self.stream.write(f"{prefix}warning: {event.message}\n")
+        elif isinstance(event, ErrorEvent):
+            self.stream.write(f"{prefix}error: {event.message}\n")
         self.stream.flush()
 
 
@@ -119,7 +112,7 @@ class Progress:
         order = list(STAGE_WEIGHTS)
         self._done_before = sum(STAGE_WEIGHTS[s] for s in order[: order.index(stage)])
         self.stage = stage
-        self.sink.emit({"event": "stage", "stage": stage, "message": message})
+        self.sink.emit(StageEvent(stage, message))
         self.update(0.0)
 
     def update(self, fraction: float, message: str = "") -> None:
@@ -127,15 +120,12 @@ class Progress:
         total = self._done_before + STAGE_WEIGHTS[self.stage] * fraction
         elapsed = time.monotonic() - self.start
         eta = elapsed * (1.0 - total) / total if total > 0.02 else None
-        event = {"event": "progress", "stage": self.stage, "fraction": round(total, 4),
-                 "eta_s": None if eta is None else round(eta, 1)}
-        if message:
-            event["message"] = message
-        self.sink.emit(event)
+        self.sink.emit(ProgressEvent(self.stage, round(total, 4), None if eta is None else round(eta, 1),
+                                     message))
 
     def finish(self) -> None:
         """The whole job is done: fraction 1.0, whatever stages it skipped."""
-        self.sink.emit({"event": "progress", "stage": self.stage, "fraction": 1.0, "eta_s": 0.0})
+        self.sink.emit(ProgressEvent(self.stage, 1.0, 0.0))
 
     def callback(self):
         """A ``progress(fraction, message)`` function for engines."""

@@ -31,9 +31,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .engines import DEFAULT_ENGINE
 from .errors import JobSpecError
 from .plan import TaskKind
+
+#: the engine a job runs when it names none: the project's own DiT (its checkpoint ships in the package).
+#: Part of the job schema; the engine registry (:mod:`shotfill.engines`) re-exports it.
+DEFAULT_ENGINE = "dit"
 
 JOB_VERSION = 1
 COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none", "rle", "pxr24", "b44")

@@ -12,18 +12,19 @@ import sys
 
 from shotfill.engines import DEFAULT_ENGINE
 from shotfill.errors import ShotfillError
+from shotfill.events import FrameEvent, WarningEvent
 from shotfill.job import JobSpec
 from shotfill.worker import run_job
 
 
 class PrintFrames:
-    """An event sink: shows written frames; every event is a dict with an "event" field."""
+    """An event sink: shows written frames; every event is a typed event of ``shotfill.events``."""
 
-    def emit(self, event: dict) -> None:
-        if event["event"] == "frame":
-            print(f"  frame {event['frame']}: {event['path']}")
-        elif event["event"] == "warning":
-            print(f"  warning: {event['message']}")
+    def emit(self, event) -> None:
+        if isinstance(event, FrameEvent):
+            print(f"  frame {event.frame}: {event.path}")
+        elif isinstance(event, WarningEvent):
+            print(f"  warning: {event.message}")
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@
 Everything is made by the project (no third-party pictures). The edit has a bridge
 target (a gap between two shots with handles), extend targets, and a fill target
 (a light stand with its mask); ``OUT_DIR/truth`` holds the shot without the stand,
-to score a fill against. See :func:`shotfill.synthetic.scene.make_sample_edit`.
+to score a fill against. See :func:`shotfill.synthetic.make_sample_edit`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from shotfill.errors import ShotfillError
-from shotfill.synthetic.scene import make_sample_edit
+from shotfill.synthetic import make_sample_edit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,10 @@ environment variable (``/opt/shotfill/venv/bin/shotfill`` or
 ``shotfill install-host`` writes next to this package, the ``shotfill`` script
 beside the running Python (the standalone app in the engine's environment), or
 ``shotfill`` on PATH.
+
+The events, their parser (:func:`parse_event`), the stage table and the exit
+codes are the worker protocol's (:mod:`shotfill_plugin.protocol`, the module
+the engine emits them with); they are re-exported here.
 """
 from __future__ import annotations
 
@@ -38,19 +42,22 @@ from pathlib import Path
 from typing import Union
 
 from . import paths
+from .protocol import (EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK, STAGE_WEIGHTS, STAGES, DemoEvent,
+                       ErrorEvent, FrameEvent, OutputLine, PreviewEvent, PreviewFrame, PreviewFramesEvent, PreviewRole,
+                       ProgressEvent, ProtocolError, ResultEvent, StageEvent, WarningEvent, WorkerEvent, parse_event)
 from .qt import QtCore, Signal
 
+__all__ = [
+    # the worker protocol, re-exported
+    "EXIT_OK", "EXIT_INTERNAL", "EXIT_BAD_INPUT", "EXIT_CANCELLED", "STAGE_WEIGHTS", "STAGES", "ProtocolError",
+    "StageEvent", "ProgressEvent", "FrameEvent", "PreviewEvent", "PreviewRole", "PreviewFrame", "PreviewFramesEvent",
+    "WarningEvent", "ResultEvent", "ErrorEvent", "DemoEvent", "OutputLine", "WorkerEvent", "parse_event",
+    # the client
+    "ENGINE_ENV", "CANCEL_GRACE_S", "ClientError", "EngineNotFoundError", "WorkerError", "engine_command",
+    "JobStatus", "JobFinished", "Event", "JobClient", "run_engine", "plan", "publish", "engines",
+]
+
 ENGINE_ENV = "SHOTFILL_ENGINE_COMMAND"
-
-#: the worker's exit codes (``shotfill --help``)
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
-
-#: the stages a job runs through, and the share of the whole job each takes.
-#: Part of the event protocol: the same table as ``shotfill.events.STAGE_WEIGHTS``
-#: (a test keeps the two equal), so one job-wide fraction splits into per-stage bars.
-STAGE_WEIGHTS = {"prepare": 0.02, "read": 0.08, "generate": 0.7, "seam": 0.02, "write": 0.13,
-                 "timeline": 0.02, "preview": 0.03}
-STAGES = tuple(STAGE_WEIGHTS)
 
 #: seconds a cancelled worker gets to stop at its next frame before it is killed
 CANCEL_GRACE_S = 10.0
@@ -76,10 +83,6 @@ class WorkerError(ClientError):
         self.exit_code = exit_code
 
 
-class ProtocolError(ClientError):
-    """A worker line that looks like an event but is not a valid one."""
-
-
 # ---------------------------------------------------------------------------
 # the engine command
 # ---------------------------------------------------------------------------
@@ -103,114 +106,8 @@ def engine_command(environ: dict | None = None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-# events
+# events: the worker's (``protocol``), and the ones the client adds
 # ---------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class StageEvent:
-    """A stage starts (prepare, read, generate, seam, write, timeline, preview)."""
-
-    stage: str
-    message: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class ProgressEvent:
-    """``fraction`` is over the whole job (0..1); ``eta_s`` is None until it can be told."""
-
-    stage: str
-    fraction: float
-    eta_s: float | None = None
-    message: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameEvent:
-    """A frame was written (or found already written by this job: ``skipped``)."""
-
-    frame: int
-    path: str
-    skipped: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class PreviewEvent:
-    """A preview picture was written: the contact sheet around each seam (PNG)."""
-
-    path: str
-
-
-class PreviewRole(enum.Enum):
-    """What a frame of the window is (the engine's plan roles)."""
-
-    KNOWN = "known"          # a real frame, context for the engine, never written
-    GENERATE = "generate"    # a whole new frame
-    FILL = "fill"            # a real frame whose masked pixels are new
-
-
-@dataclasses.dataclass(frozen=True)
-class PreviewFrame:
-    """One frame of the window as a small PNG: ``after`` is the picture (a fill's result),
-    ``before`` a fill's plate (None for known and generated frames)."""
-
-    position: int
-    role: PreviewRole
-    label: str                # as an editor reads it: "a 1039", "G 1041", "1005"
-    after: str
-    before: str | None = None
-
-    @property
-    def is_new(self) -> bool:
-        """Whether the picture holds generated pixels (outlined in the preview)."""
-        return self.role is not PreviewRole.KNOWN
-
-
-@dataclasses.dataclass(frozen=True)
-class PreviewFramesEvent:
-    """A small PNG of every frame of the window was written, in window order."""
-
-    frames: tuple[PreviewFrame, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class WarningEvent:
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ResultEvent:
-    """The job finished; ``result`` is the worker's result (what ``shotfill publish`` reads)."""
-
-    result: dict
-
-    @property
-    def output_pattern(self) -> str:
-        return self.result["output_pattern"]
-
-    @property
-    def frames(self) -> list[int]:
-        return list(self.result["frames"])
-
-    @property
-    def contact_sheet(self) -> str | None:
-        return self.result.get("contact_sheet")
-
-
-@dataclasses.dataclass(frozen=True)
-class ErrorEvent:
-    """The job failed; the worker exits with ``exit_code`` next."""
-
-    message: str
-    exit_code: int
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputLine:
-    """A line that is not an event: library chatter on stdout, or a stderr line."""
-
-    text: str
-    stream: str = "stdout"
-
-
 class JobStatus(enum.Enum):
     DONE = "done"
     CANCELLED = "cancelled"
@@ -226,75 +123,8 @@ class JobFinished:
     exit_code: int | None = None
 
 
-Event = Union[StageEvent, ProgressEvent, FrameEvent, PreviewEvent, PreviewFramesEvent, WarningEvent,
-              ResultEvent, ErrorEvent, OutputLine, JobFinished]
-
-
-def _field(d: dict, key: str, kind, line: str, optional: bool = False, where: str = ""):
-    """``d[key]`` if it is a ``kind``; ``where`` names the part of the event ``d`` is."""
-    value = d.get(key)
-    if value is None and optional:
-        return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-        raise ProtocolError(f"worker event {where or repr(d.get('event'))} has no valid {key!r}: {line[:200]}")
-    return value
-
-
-def _preview_frames(d: dict, line: str) -> PreviewFramesEvent:
-    frames = []
-    for index, entry in enumerate(_field(d, "frames", list, line)):
-        where = f"'preview_frames' (frame {index})"
-        if not isinstance(entry, dict):
-            raise ProtocolError(f"worker event {where} is not an object: {line[:200]}")
-        try:
-            role = PreviewRole(entry.get("role"))
-        except ValueError:
-            raise ProtocolError(f"worker event {where} has no valid 'role': {line[:200]}") from None
-        frames.append(PreviewFrame(_field(entry, "position", int, line, where=where), role,
-                                   _field(entry, "label", str, line, where=where),
-                                   _field(entry, "after", str, line, where=where),
-                                   _field(entry, "before", str, line, optional=True, where=where)))
-    return PreviewFramesEvent(tuple(frames))
-
-
-def parse_event(line: str) -> Event:
-    """One worker stdout line as a typed event.
-
-    A line that is not a JSON object with an ``event`` field is an
-    :class:`OutputLine`; a known event with missing or mistyped fields, or an
-    unknown event name, raises :class:`ProtocolError`.
-    """
-    text = line.strip()
-    try:
-        d = json.loads(text)
-    except ValueError:
-        return OutputLine(text)
-    if not isinstance(d, dict) or "event" not in d:
-        return OutputLine(text)
-    kind = d["event"]
-    if kind == "stage":
-        return StageEvent(_field(d, "stage", str, text), d.get("message") or "")
-    if kind == "progress":
-        return ProgressEvent(_field(d, "stage", str, text), _field(d, "fraction", float, text),
-                             _field(d, "eta_s", float, text, optional=True), d.get("message") or "")
-    if kind == "frame":
-        return FrameEvent(_field(d, "frame", int, text), _field(d, "path", str, text),
-                          _field(d, "skipped", bool, text))
-    if kind == "preview":
-        return PreviewEvent(_field(d, "path", str, text))
-    if kind == "preview_frames":
-        return _preview_frames(d, text)
-    if kind == "warning":
-        return WarningEvent(_field(d, "message", str, text))
-    if kind == "result":
-        _field(d, "output_pattern", str, text)
-        _field(d, "frames", list, text)
-        return ResultEvent({k: v for k, v in d.items() if k not in ("event", "exit_code")})
-    if kind == "error":
-        return ErrorEvent(_field(d, "message", str, text), _field(d, "exit_code", int, text))
-    raise ProtocolError(f"unknown worker event {kind!r}: {text[:200]}")
+#: what ``JobClient.event`` carries: a worker event, a line that is not one, or the end of the process
+Event = Union[WorkerEvent, OutputLine, JobFinished]
 
 
 # ---------------------------------------------------------------------------

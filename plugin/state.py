@@ -23,9 +23,9 @@ import re
 import time
 from pathlib import Path
 
-from .client import (STAGE_WEIGHTS, STAGES, ErrorEvent, Event, FrameEvent, JobFinished, JobStatus,
-                     OutputLine, PreviewEvent, PreviewFrame, PreviewFramesEvent, ProgressEvent, ResultEvent,
-                     StageEvent, WarningEvent)
+from .client import Event, JobFinished, JobStatus
+from .protocol import (STAGE_WEIGHTS, STAGES, ErrorEvent, FrameEvent, OutputLine, PreviewEvent, PreviewFrame,
+                       PreviewFramesEvent, ProgressEvent, ResultEvent, StageEvent, WarningEvent)
 from .hosts.base import Generated, Media
 from .qt import QtCore, Signal
 

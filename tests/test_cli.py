@@ -88,7 +88,8 @@ def test_bad_input_exits_2_with_one_line(plate, tmp_path, args, needle):
 
 
 def test_engine_options_from_the_command_line(tmp_path):
-    from shotfill.cli import build_parser, engine_options
+    from shotfill.cli import build_parser
+    from shotfill.cli.common import engine_options
 
     (tmp_path / "m").mkdir()
     args = build_parser().parse_args([
@@ -171,7 +172,7 @@ def test_delegated_subcommands_take_their_own_options(tmp_path):
 
 
 def test_plan_lists_targets_with_handles(tmp_path):
-    from shotfill.synthetic.scene import make_sample_edit
+    from shotfill.synthetic import make_sample_edit
 
     sample = make_sample_edit(tmp_path, width=64, height=36)
     r = shotfill("plan", sample.edit)

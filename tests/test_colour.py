@@ -14,9 +14,9 @@ from shotfill.io.colour import (
     canonical_space,
     chromaticities,
     is_linear,
-    match_colour,
     space_from_chromaticities,
 )
+from shotfill.io.matching import match_colour
 from shotfill.errors import ColourError
 
 HDR = np.array([0.0, 1e-4, 0.18, 1.0, 4.0, 16.0, 100.0, 1000.0], np.float32)

@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from shotfill.engines import get_engine
-from shotfill.engines.dit.engine import SHIPPED_MODEL, DiTEngine
+from shotfill.engines.base import EngineResult
+from shotfill.engines.dit.engine import SHIPPED_MODEL, DiTEngine, DiTOutput
+from shotfill.engines.dit.pipeline import ShotfillDiTPipeline, ShotfillDiTPipelineOutput
 from shotfill.engines.working import add_plate_detail, plan_windows, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
 from shotfill.plan import FramePlan
-from shotfill.training.train import export_checkpoint
+from shotfill.training import export_checkpoint
 
 HEIGHT, WIDTH = 48, 80  # plate; the tests' working size (64) makes the model run at 32 x 64
 
@@ -72,20 +74,22 @@ def test_each_plan_kind_runs_end_to_end(engine, kind):
     plan = PLANS[kind]
     frames, masks = window_of(plan)
     calls = []
-    result = engine.generate(plan, frames, masks, seed=3, progress=lambda f, m: calls.append(f))
+    generated = engine.generate(plan, frames, masks, seed=3, progress=lambda f, m: calls.append(f))
+    assert isinstance(generated, EngineResult) and generated.warnings == []
+    result = generated.frames
     assert result.shape == frames.shape and result.dtype == np.float32
     assert np.isfinite(result).all()
     assert calls and calls[-1] == 1.0 and all(a <= b for a, b in zip(calls, calls[1:]))
-    assert set(engine.last_info["timings"]) == {"encode", "flow", "denoise", "decode", "detail"}
-    again = engine.generate(plan, frames, masks, seed=3)
-    np.testing.assert_array_equal(result, again)
+    assert list(generated.info["timings"]) == ["encode", "flow", "denoise", "decode", "detail"]
+    again = engine.generate(plan, frames, masks, seed=3, frame_rate=24.0)  # the model has no notion of a rate
+    np.testing.assert_array_equal(result, again.frames)
 
 
 def test_another_seed_gives_another_result(engine):
     plan = PLANS["extend_forward"]
     frames, masks = window_of(plan)
-    one = engine.generate(plan, frames, masks, seed=1)
-    two = engine.generate(plan, frames, masks, seed=2)
+    one = engine.generate(plan, frames, masks, seed=1).frames
+    two = engine.generate(plan, frames, masks, seed=2).frames
     generated = plan.generate_positions
     assert not np.allclose(one[generated], two[generated])
 
@@ -100,12 +104,12 @@ def test_cancel_raises(engine):
 def test_long_extension_runs_as_chained_windows(engine):
     plan = FramePlan.extend(range(10), 9, context=2)  # 11 frames, windows of 6
     frames, masks = window_of(plan)
-    result = engine.generate(plan, frames, masks, seed=0)
-    windows = engine.last_info["windows"]
+    generated = engine.generate(plan, frames, masks, seed=0)
+    windows = generated.info["windows"]
     assert len(windows) > 1 and all(last - first == 6 for first, last in windows)
     covered = {t for first, last in windows for t in range(first, last)}
     assert set(plan.generate_positions) <= covered
-    assert np.isfinite(result).all()
+    assert np.isfinite(generated.frames).all()
 
 
 def test_plan_windows_overlap_the_previous_window():
@@ -162,10 +166,10 @@ def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(ti
     plan = FramePlan.extend(range(10), 4, context=2)
     frames, masks = window_of(plan)
     steps = []
-    refined = refining.generate(plan, frames, masks, progress=lambda f, m: steps.append(m))
+    refined = refining.generate(plan, frames, masks, progress=lambda f, m: steps.append(m)).frames
     assert sum("denoising step" in m for m in steps) == 2                # the last 40% of a 5-step path
     from_noise = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2, strength=1.0)
-    assert not np.allclose(refined, from_noise.generate(plan, frames, masks))
+    assert not np.allclose(refined, from_noise.generate(plan, frames, masks).frames)
     # the flow engine runs once, at plate size: the first guess and the detail band come from it
     from shotfill.engines.classical.flow import FlowEngine
     runs = []
@@ -193,8 +197,7 @@ def test_prompt_with_a_model_without_text_is_reported(engine):
     assert engine.uses_prompt is False
     plan = PLANS["extend_forward"]
     frames, masks = window_of(plan)
-    engine.generate(plan, frames, masks, prompt="a red car")
-    assert "ignored" in engine.last_info["prompt"]
+    assert "ignored" in engine.generate(plan, frames, masks, prompt="a red car").info["prompt"]
 
 
 def test_bad_options_are_input_errors(tiny_model):
@@ -239,7 +242,7 @@ def test_shipped_checkpoint_extends_a_plate():
     engine = DiTEngine(steps=4)
     plan = FramePlan.extend(range(10), 2, context=2)
     frames, masks = window_of(plan)
-    result = engine.generate(plan, frames, masks, seed=0)
+    result = engine.generate(plan, frames, masks, seed=0).frames
     assert result.shape == frames.shape and np.isfinite(result).all()
     assert engine.describe()["model_sha256"]
     # the generated frames look like the plate, not like noise
@@ -248,47 +251,46 @@ def test_shipped_checkpoint_extends_a_plate():
 
 
 def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing(tiny_model, monkeypatch):
-    import shotfill.engines.dit.engine as dit_module
     from shotfill.engines.classical.flow import FlowEngine
 
-    def unchanged(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
-        return torch.where(generate_mask > 0, prior_latents, known_latents)  # the model returns the guess
+    def unchanged(pipeline, known_latents, generate_mask, *, prior_latents, **kwargs):
+        # the model returns the guess
+        return ShotfillDiTPipelineOutput(latents=torch.where(generate_mask > 0, prior_latents, known_latents))
 
-    monkeypatch.setattr(dit_module, "sample", unchanged)
+    monkeypatch.setattr(ShotfillDiTPipeline, "__call__", unchanged)
     engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
                        output="correction")
     for kind in ("extend_forward", "extend_backward", "fill"):
         plan = PLANS[kind]
         frames, masks = window_of(plan)
-        result = engine.generate(plan, frames, masks, seed=0)
-        flow = FlowEngine().generate(plan, frames, masks)
-        np.testing.assert_allclose(result, flow, atol=1e-6)  # the VAE's own error cancels out of the change
-        assert 0.0 < engine.last_info["correction"]["weight"] <= 1.0
+        generated = engine.generate(plan, frames, masks, seed=0)
+        flow = FlowEngine().generate(plan, frames, masks).frames
+        np.testing.assert_allclose(generated.frames, flow, atol=1e-6)  # the VAE's own error cancels out of the change
+        assert 0.0 < generated.info["correction"]["weight"] <= 1.0
 
 
 def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_model, monkeypatch):
-    """The model's change lands where the flow engine trusts its own pixels least (``last_confidence``)."""
-    import shotfill.engines.dit.engine as dit_module
+    """The model's change lands where the flow engine trusts its own pixels least (its ``confidence``)."""
     from shotfill.engines.classical.flow import FlowEngine
 
-    def brighter(transformer, *, known_latents, generate_mask, prior_latents, **kwargs):
-        return torch.where(generate_mask > 0, prior_latents + 0.5, known_latents)  # the model changes the guess
+    def brighter(pipeline, known_latents, generate_mask, *, prior_latents, **kwargs):
+        # the model changes the guess
+        return ShotfillDiTPipelineOutput(latents=torch.where(generate_mask > 0, prior_latents + 0.5, known_latents))
 
-    monkeypatch.setattr(dit_module, "sample", brighter)
+    monkeypatch.setattr(ShotfillDiTPipeline, "__call__", brighter)
     engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
                        output="correction")
     plan = PLANS["extend_forward"]
     frames, masks = window_of(plan)
     result = engine.generate(plan, frames, masks, seed=0)
-    flow_engine = FlowEngine()
-    flow = flow_engine.generate(plan, frames, masks)
-    moved = np.abs(result - flow).mean(axis=(1, 2, 3))  # (T,) how far each frame left the flow result
+    flow = FlowEngine().generate(plan, frames, masks)
+    moved = np.abs(result.frames - flow.frames).mean(axis=(1, 2, 3))  # (T,) how far each frame left the flow result
     generated = plan.generate_positions
     np.testing.assert_array_equal(moved[plan.known_positions], 0.0)
     # the first generated frame (most trusted, next to the plate) moves least, the last most
     assert 0 < moved[generated[0]] < moved[generated[-1]]
-    distrust = 1 - flow_engine.last_confidence[generated].mean()
-    assert engine.last_info["correction"]["weight"] == pytest.approx(distrust, abs=1e-3)
+    distrust = 1 - flow.confidence[generated].mean()
+    assert result.info["correction"]["weight"] == pytest.approx(distrust, abs=1e-3)
 
 
 def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model):
@@ -298,28 +300,28 @@ def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_mo
     frames, masks = window_of(plan)
     engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
                        output="correction")
-    result = engine.generate(plan, frames, masks, seed=0)
-    flow_engine = FlowEngine()
-    flow = flow_engine.generate(plan, frames, masks)
-    assert flow_engine.last_info["fallback"] is None   # the plate moves smoothly
-    confidence = flow_engine.last_confidence[plan.generate_positions].mean()
+    corrected = engine.generate(plan, frames, masks, seed=0)
+    flow_result = FlowEngine().generate(plan, frames, masks)
+    assert flow_result.info["fallback"] is None   # the plate moves smoothly
+    confidence = flow_result.confidence[plan.generate_positions].mean()
     assert confidence > 0.5
-    assert engine.last_info["correction"]["weight"] == pytest.approx(1 - confidence, abs=1e-4)
+    assert corrected.info["correction"]["weight"] == pytest.approx(1 - confidence, abs=1e-4)
     generated = plan.generate_positions
+    result, flow = corrected.frames, flow_result.frames
     full = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5)
     # a trusted bridge moves less from the flow result than the model's own picture does
     assert np.abs(result[generated] - flow[generated]).mean() < np.abs(
-        full.generate(plan, frames, masks, seed=0)[generated] - flow[generated]).mean()
+        full.generate(plan, frames, masks, seed=0).frames[generated] - flow[generated]).mean()
 
 
 def test_samples_are_denoised_together_and_averaged(tiny_model):
     plan = PLANS["bridge"]
     frames, masks = window_of(plan)
     kwargs = dict(model=tiny_model, working_size=64, steps=2, window=6, overlap=2)
-    one = DiTEngine(**kwargs).generate(plan, frames, masks, seed=0)
+    one = DiTEngine(**kwargs).generate(plan, frames, masks, seed=0).frames
     four = DiTEngine(samples=4, **kwargs)
-    mean = four.generate(plan, frames, masks, seed=0)
-    np.testing.assert_array_equal(mean, four.generate(plan, frames, masks, seed=0))  # still one seed, one result
+    mean = four.generate(plan, frames, masks, seed=0).frames
+    np.testing.assert_array_equal(mean, four.generate(plan, frames, masks, seed=0).frames)  # still one seed, one result
     assert not np.allclose(one[plan.generate_positions], mean[plan.generate_positions])
 
 
@@ -330,3 +332,27 @@ def test_bad_sampling_options_are_input_errors(tiny_model):
         DiTEngine(model=tiny_model, strength=0.5, output="blend")
     with pytest.raises(InputError, match="needs a strength below 1"):
         DiTEngine(model=tiny_model, strength=1.0, output="correction")
+
+
+def test_the_output_option_is_an_enum_given_as_its_value_or_itself(tiny_model):
+    by_value = DiTEngine(model=tiny_model, strength=0.5, output="correction")
+    assert by_value.output is DiTOutput.CORRECTION
+    assert DiTEngine(model=tiny_model, strength=0.5, output=DiTOutput.CORRECTION).output is DiTOutput.CORRECTION
+    assert DiTEngine(model=tiny_model).output is DiTOutput.PICTURE  # the manifest recommends nothing
+    with pytest.raises(InputError, match=r"engine option output: expected 'picture' or 'correction', got 'blend'"):
+        DiTEngine(model=tiny_model, strength=0.5, output="blend")
+    assert not hasattr(by_value, "last_info")  # what a call found is in its EngineResult
+
+
+def test_a_checkpoint_from_before_the_pipeline_loads_with_the_scheduler_it_was_trained_for(tiny_model, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    (old / "model_index.json").unlink()
+    shutil.rmtree(old / "scheduler")
+    plan = PLANS["bridge"]
+    frames, masks = window_of(plan)
+    options = dict(working_size=64, steps=3, window=6, overlap=2, strength=0.5)
+    np.testing.assert_array_equal(DiTEngine(model=str(old), **options).generate(plan, frames, masks, seed=1).frames,
+                                  DiTEngine(model=tiny_model, **options).generate(plan, frames, masks, seed=1).frames)

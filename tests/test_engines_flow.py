@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from shotfill.engines import get_engine
+from shotfill.engines import EngineResult, get_engine
 from shotfill.engines.classical.baselines import BaselineEngine
 from shotfill.engines.classical.flow import FlowEngine
 from shotfill.errors import CancelledError, InputError
@@ -100,18 +100,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def test_extension_follows_the_motion_far_better_than_freeze_frame(backward):
     plan, frames, masks, truth = extend_case(backward)
     flow = FlowEngine()
-    flow_out = flow.generate(plan, frames, masks)
-    freeze_out = BaselineEngine().generate(plan, frames, masks)
+    result = flow.generate(plan, frames, masks)
+    flow_out = result.frames
+    freeze_out = BaselineEngine().generate(plan, frames, masks).frames
     generated = masks > 0
     flow_error = mean_error(flow_out, truth, generated)
     freeze_error = mean_error(freeze_out, truth, generated)
     assert flow_error < 0.25 * freeze_error, (flow_error, freeze_error)
-    assert flow.last_info["extend_speed_px"] == pytest.approx(np.hypot(VX, VY), rel=0.15)
+    assert result.info["extend_speed_px"] == pytest.approx(np.hypot(VX, VY), rel=0.15)
 
 
 def test_freeze_frame_repeats_the_known_frame_next_to_the_generated_ones():
     plan, frames, masks, _ = extend_case(backward=True)
-    out = BaselineEngine().generate(plan, frames, masks)
+    out = BaselineEngine().generate(plan, frames, masks).frames
     for p in plan.generate_positions:
         np.testing.assert_array_equal(out[p], frames[4])
 
@@ -120,29 +121,31 @@ def test_extension_from_a_single_known_frame_is_a_freeze_frame():
     truth = panning_clip(3)
     plan = FramePlan.extend([0], 2, context=1)
     frames, masks = window(plan, truth)
-    out = FlowEngine().generate(plan, frames, masks)
+    out = FlowEngine().generate(plan, frames, masks).frames
     np.testing.assert_allclose(out[1:], np.stack([truth[0]] * 2), atol=1e-5)
 
 
 def test_bridge_interpolates_the_motion_better_than_a_dissolve():
     plan, frames, masks, truth = bridge_case()
     flow = FlowEngine()
-    flow_mid = flow.generate(plan, frames, masks)[2]
-    dissolve_mid = BaselineEngine().generate(plan, frames, masks)[2]
+    result = flow.generate(plan, frames, masks)
+    flow_mid = result.frames[2]
+    dissolve_mid = BaselineEngine().generate(plan, frames, masks).frames[2]
     everywhere = np.ones((H, W, 3), bool)
     flow_error = mean_error(flow_mid, truth[2], everywhere)
     dissolve_error = mean_error(dissolve_mid, truth[2], everywhere)
     assert flow_error < 0.3 * dissolve_error, (flow_error, dissolve_error)
-    assert flow.last_info["fallback"] is None
-    assert flow.last_info["bridge_flow_confidence"] > flow.bridge_min_confidence
+    assert result.info["fallback"] is None
+    assert result.info["bridge_flow_confidence"] > flow.bridge_min_confidence
 
 
 def test_bridge_between_unrelated_shots_falls_back_to_a_dissolve():
     plan, frames, masks, _ = bridge_case(b_seed=7)
     flow = FlowEngine()
-    out = flow.generate(plan, frames, masks)
-    assert flow.last_info["fallback"] == "dissolve"
-    assert flow.last_info["bridge_flow_confidence"] < flow.bridge_min_confidence
+    result = flow.generate(plan, frames, masks)
+    out = result.frames
+    assert result.info["fallback"] == "dissolve"
+    assert result.info["bridge_flow_confidence"] < flow.bridge_min_confidence
     for p, t in zip((1, 2, 3), (0.25, 0.5, 0.75)):
         np.testing.assert_allclose(out[p], (1 - t) * frames[0] + t * frames[4], atol=1e-6)
 
@@ -150,20 +153,21 @@ def test_bridge_between_unrelated_shots_falls_back_to_a_dissolve():
 def test_fill_propagates_hidden_pixels_better_than_inpainting_each_frame():
     plan, frames, masks, truth = fill_case()
     flow = FlowEngine()
-    flow_out = flow.generate(plan, frames, masks)
-    inpaint_out = BaselineEngine().generate(plan, frames, masks)
+    result = flow.generate(plan, frames, masks)
+    flow_out = result.frames
+    inpaint_out = BaselineEngine().generate(plan, frames, masks).frames
     hole = masks > 0
     flow_error = mean_error(flow_out, truth, hole)
     inpaint_error = mean_error(inpaint_out, truth, hole)
     assert flow_error < 0.5 * inpaint_error, (flow_error, inpaint_error)
-    assert flow.last_info["fill_propagated_fraction"] > 0.7
+    assert result.info["fill_propagated_fraction"] > 0.7
 
 
 def test_fill_does_not_copy_the_hole_s_original_pixels():
     """What is under the mask is what the user wants gone: a white square must not come back."""
     plan, frames, masks, truth = fill_case()
     frames[:, 24:40, 38:58] = 1.0
-    out = FlowEngine().generate(plan, frames, masks)
+    out = FlowEngine().generate(plan, frames, masks).frames
     hole = masks > 0
     assert mean_error(out, truth, hole) < 0.5 * mean_error(frames, truth, hole)
 
@@ -172,8 +176,9 @@ def test_fill_with_empty_masks_changes_nothing():
     plan, frames, masks, _ = fill_case()
     masks[:] = 0.0
     flow = FlowEngine()
-    np.testing.assert_array_equal(flow.generate(plan, frames, masks), frames)
-    assert flow.last_info["fill_propagated_fraction"] == 0.0
+    result = flow.generate(plan, frames, masks)
+    np.testing.assert_array_equal(result.frames, frames)
+    assert result.info["fill_propagated_fraction"] == 0.0
 
 
 # -- confidence: the engine's trust in its own pixels ---------------------------------------
@@ -182,8 +187,7 @@ def test_fill_with_empty_masks_changes_nothing():
 def test_confidence_is_one_on_known_pixels_and_high_along_a_steady_extension():
     plan, frames, masks, _ = extend_case()
     flow = FlowEngine()
-    flow.generate(plan, frames, masks)
-    confidence = flow.last_confidence
+    confidence = flow.generate(plan, frames, masks).confidence
     assert confidence.shape == masks.shape and confidence.dtype == np.float32
     np.testing.assert_array_equal(confidence[plan.known_positions], 1.0)
     # a steady pan foretells its last known frame: the middle of the picture, carried from inside
@@ -197,46 +201,45 @@ def test_confidence_is_one_on_known_pixels_and_high_along_a_steady_extension():
 def test_an_extension_whose_motion_model_fails_on_the_known_frames_is_not_trusted():
     """The velocity measured on the earlier frames must foretell the last known one (held out)."""
     plan, frames, masks, _ = extend_case()
-    steady = FlowEngine()
-    steady.generate(plan, frames, masks)
+    steady = FlowEngine().generate(plan, frames, masks)
     jolted = frames.copy()
     jolted[3] = panning_clip(8, seed=5)[3]  # the last known frame shows something else
-    shaken = FlowEngine()
-    shaken.generate(plan, jolted, masks)
+    shaken = FlowEngine().generate(plan, jolted, masks)
     generated = plan.generate_positions
-    assert shaken.last_confidence[generated].mean() < 0.5 * steady.last_confidence[generated].mean()
+    assert shaken.confidence[generated].mean() < 0.5 * steady.confidence[generated].mean()
 
 
 def test_confidence_of_a_bridge_is_its_motion_compensated_share_or_zero_for_a_dissolve():
     plan, frames, masks, truth = bridge_case()
     flow = FlowEngine()
-    out = flow.generate(plan, frames, masks)
+    result = flow.generate(plan, frames, masks)
+    out = result.frames
     generated = plan.generate_positions
-    confidence = flow.last_confidence[generated]
+    confidence = result.confidence[generated]
     assert confidence.min() >= 0.0 and confidence.max() <= 1.0
     assert confidence[:, 16:48, 16:80].mean() > 0.9          # the pan is followed in the middle
     # where it trusts itself least it is least right
     error = np.abs(out[generated] - truth[generated]).mean(axis=3)
     assert error[confidence < 0.5].mean() > error[confidence > 0.9].mean()
     plan, frames, masks, _ = bridge_case(b_seed=7)
-    flow.generate(plan, frames, masks)
-    np.testing.assert_array_equal(flow.last_confidence[plan.generate_positions], 0.0)
+    dissolved = flow.generate(plan, frames, masks)
+    np.testing.assert_array_equal(dissolved.confidence[plan.generate_positions], 0.0)
 
 
 def test_confidence_of_a_fill_is_one_where_tracked_and_zero_where_inpainted():
     plan, frames, masks, _ = fill_case()
     flow = FlowEngine()
-    flow.generate(plan, frames, masks)
+    result = flow.generate(plan, frames, masks)
     hole = masks > 0
-    np.testing.assert_array_equal(flow.last_confidence[~hole], 1.0)
+    np.testing.assert_array_equal(result.confidence[~hole], 1.0)
     # the pan uncovers the hole's background a few frames away: the hole's pixels are tracked from there
-    assert set(np.unique(flow.last_confidence[hole])) <= {0.0, 1.0}
-    assert flow.last_confidence[hole].mean() == pytest.approx(flow.last_info["fill_propagated_fraction"])
+    assert set(np.unique(result.confidence[hole])) <= {0.0, 1.0}
+    assert result.confidence[hole].mean() == pytest.approx(result.info["fill_propagated_fraction"])
     # a still picture never shows what the hole hides: every hole pixel is inpainted
     still = np.repeat(frames[:1], 8, axis=0)
-    flow.generate(plan, still, masks)
-    assert flow.last_info["fill_inpainted_fraction"] == 1.0
-    np.testing.assert_array_equal(flow.last_confidence[hole], 0.0)
+    result = flow.generate(plan, still, masks)
+    assert result.info["fill_inpainted_fraction"] == 1.0
+    np.testing.assert_array_equal(result.confidence[hole], 0.0)
 
 
 # -- the engine contract ------------------------------------------------------------------
@@ -247,7 +250,12 @@ def test_confidence_of_a_fill_is_one_where_tracked_and_zero_where_inpainted():
 def test_output_shape_dtype_and_kept_pixels(engine, case):
     plan, frames, masks, _ = CASES[case]()
     before = frames.copy()
-    out = get_engine(engine).generate(plan, frames, masks)
+    engine = get_engine(engine)
+    result = engine.generate(plan, frames, masks)
+    assert isinstance(result, EngineResult) and not hasattr(engine, "last_info")  # nothing to read back
+    if result.confidence is not None:
+        assert result.confidence.shape == masks.shape and result.confidence.dtype == np.float32
+    out = result.frames
     assert out.shape == frames.shape and out.dtype == np.float32
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(frames, before)  # the input is not modified
@@ -263,7 +271,7 @@ def test_same_input_same_output(engine, case):
     plan, frames, masks, _ = CASES[case]()
     first = get_engine(engine).generate(plan, frames, masks, seed=3)
     second = get_engine(engine).generate(plan, frames, masks, seed=3)
-    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first.frames, second.frames)
 
 
 @pytest.mark.parametrize("engine", ["flow", "baseline"])
@@ -328,8 +336,36 @@ def test_extension_of_real_footage_is_no_worse_than_freeze_frame(shared_data):
     truth = np.stack(truth)
     plan = FramePlan.extend(list(range(6)), 2, context=6)
     frames, masks = window(plan, truth)
-    flow_out = FlowEngine().generate(plan, frames, masks)
-    freeze_out = BaselineEngine().generate(plan, frames, masks)
+    flow_out = FlowEngine().generate(plan, frames, masks).frames
+    freeze_out = BaselineEngine().generate(plan, frames, masks).frames
     flow_psnr = np.mean([psnr(flow_out[p], truth[p]) for p in (6, 7)])
     freeze_psnr = np.mean([psnr(freeze_out[p], truth[p]) for p in (6, 7)])
     assert flow_psnr >= freeze_psnr - 0.5, f"PSNR flow {flow_psnr:.2f} dB, freeze frame {freeze_psnr:.2f} dB"
+
+
+@pytest.mark.parametrize("engine, case, expected", [
+    ("flow", "extend_forward", "extrapolated"), ("flow", "extend_backward", "extrapolated"),
+    ("flow", "bridge", "interpolated"), ("flow", "fill", None),
+    ("baseline", "extend_forward", "held"), ("baseline", "bridge", "dissolve"), ("baseline", "fill", "inpainted"),
+])
+def test_the_result_says_what_the_engine_did_at_each_position(engine, case, expected):
+    from shotfill.engines import METHODS
+
+    plan, frames, masks, _ = CASES[case]()
+    result = get_engine(engine).generate(plan, frames, masks)
+    assert len(result.methods) == len(plan)
+    touched = [p for p in range(len(plan)) if (masks[p] > 0).any()]
+    assert all(result.methods[p] is None for p in range(len(plan)) if p not in touched)
+    assert all(result.methods[p] in METHODS for p in touched)
+    if expected is not None:
+        assert all(result.methods[p] == expected for p in touched)
+
+
+def test_a_dissolve_fallback_and_a_fill_s_tracking_are_named():
+    plan, frames, masks, _ = bridge_case(b_seed=7)
+    assert set(FlowEngine().generate(plan, frames, masks).methods[1:4]) == {"dissolve"}
+    plan, frames, masks, _ = fill_case()
+    moving = FlowEngine().generate(plan, frames, masks).methods
+    still = FlowEngine().generate(plan, np.repeat(frames[:1], len(frames), axis=0), masks).methods
+    assert {m for m in moving if m} <= {"propagated", "propagated+inpainted"}
+    assert {m for m in still if m} == {"inpainted"}

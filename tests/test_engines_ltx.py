@@ -172,12 +172,12 @@ def test_every_supported_kind_generates_plate_sized_frames(tiny, kind):
     engine = _engine(tiny, guidance_scale=3.0, negative_prompt="blurry")
     plan = _plan(kind, new=7 if kind is TaskKind.BRIDGE else 8)  # 9+8 and 9+7+9: 8k+1, no rounding
     frames, masks = _window(plan)
-    result = engine.generate(plan, frames, masks, prompt="a camera pans left", seed=1)
+    generated = engine.generate(plan, frames, masks, prompt="a camera pans left", seed=1)
+    result, info, warnings = generated.frames, generated.info, generated.warnings
     assert result.shape == (len(plan), H, W, 3) and result.dtype == np.float32
     assert np.isfinite(result).all()
     assert not np.allclose(result[plan.generate_positions], 0)
-    info = engine.last_info
-    assert info["warnings"] == [] and info["windows"] == [[0, len(plan)]]
+    assert warnings == [] and info["windows"] == [[0, len(plan)]]
     assert info["working_size"] == [WORKING, WORKING] and info["frame_rate"]["model_native"] == 25.0
     assert all(c["frame_index"] % 8 == 0 for c in info["conditioning"][0]["conditions"])
 
@@ -225,7 +225,7 @@ def test_generated_frames_never_reach_the_pipeline_and_rounding_is_reported(tiny
     engine = _engine(tiny)
     plan = _plan(TaskKind.BRIDGE, new=5)
     frames, masks = _window(plan)
-    engine.generate(plan, frames, masks, seed=0)
+    warnings = engine.generate(plan, frames, masks, seed=0).warnings
     small, _ = to_working(frames, masks, (WORKING, WORKING))
     (call,) = calls
     assert [(c.frame_index, len(c.video)) for c in call["conditions"]] == [(0, 9), (14, 1), (15, 1), (16, 1)]
@@ -236,7 +236,6 @@ def test_generated_frames_never_reach_the_pipeline_and_rounding_is_reported(tiny
         assert set(span) <= known and np.array_equal(condition.video, small[span.start:span.stop])
     # every latent holding a frame to generate (or the padding) is denoised; A's latents are held
     assert call["latent_mask"] == [1, 1, 0, 0] and call["extra_frames"] == [14, 15, 16]
-    warnings = engine.last_info["warnings"]
     assert any("23 frames rounded up to 25" in w for w in warnings)
     assert any("6 known frames, the farthest from the cut, are not shown" in w for w in warnings)
 
@@ -256,8 +255,8 @@ def test_pipeline_frames_are_read_back_at_their_window_positions(tiny, monkeypat
     monkeypatch.setattr(engine, "pipe", fake_pipe)
     layout = plan_conditioning([True] * 12 + [False] * 13)
     frames = _pictures(25, WORKING, WORKING)
-    pictures = engine.run_pipeline(frames, layout, prompt="", generator=None, progress=lambda f, m: None,
-                                   cancel=None)
+    pictures = engine.run_pipeline(frames, layout, prompt="", generator=None, frame_rate=24.0,
+                                   progress=lambda f, m: None, cancel=None)
     assert layout.offset == 3 and layout.num_frames == 25  # pipeline frames 22-24 lie past the window
     assert [(c.frame_index, len(c.video)) for c in seen["conditions"]] == [(0, 9)]
     assert np.array_equal(seen["conditions"][0].video, frames[3:12])
@@ -294,16 +293,17 @@ def test_a_long_plan_runs_as_chained_windows(tiny, kind, calls):
     engine = _engine(tiny, window=17, overlap=9)
     plan = _plan(kind, new=20)  # 29 frames: windows of 17 frames, each seeing the 9 before it
     frames, masks = _window(plan)
-    result = engine.generate(plan, frames, masks, seed=3)
+    generated = engine.generate(plan, frames, masks, seed=3)
+    result, info = generated.frames, generated.info
     assert result.shape == (29, H, W, 3) and np.isfinite(result).all()
-    windows = engine.last_info["windows"]
+    windows = info["windows"]
     if kind is TaskKind.EXTEND_FORWARD:
         assert windows == [[0, 17], [8, 25], [12, 29]]
-        assert [c["conditions"][0]["frame_index"] for c in engine.last_info["conditioning"]] == [0, 0, 0]
+        assert [c["conditions"][0]["frame_index"] for c in info["conditioning"]] == [0, 0, 0]
     else:  # latest first, each window's context at its end
         assert windows == [[12, 29], [4, 21], [0, 17]]
         # the last window's 13 known frames start at 4: images at 4-7, then a video from 8
-        assert [c["conditions"][0]["frame_index"] for c in engine.last_info["conditioning"]] == [8, 8, 4]
+        assert [c["conditions"][0]["frame_index"] for c in info["conditioning"]] == [8, 8, 4]
     assert len(calls) == 3 and all(call["num_frames"] == 17 for call in calls)
     # the second window's context holds frames the first window generated
     second = calls[1]["conditions"][0 if kind is TaskKind.EXTEND_FORWARD else -1].video
@@ -327,9 +327,9 @@ def test_same_seed_same_frames(tiny):
     engine = _engine(tiny)
     plan = _plan(TaskKind.EXTEND_BACKWARD, new=8)
     frames, masks = _window(plan)
-    first = engine.generate(plan, frames, masks, seed=7)
-    again = engine.generate(plan, frames, masks, seed=7)
-    other = engine.generate(plan, frames, masks, seed=8)
+    first = engine.generate(plan, frames, masks, seed=7).frames
+    again = engine.generate(plan, frames, masks, seed=7).frames
+    other = engine.generate(plan, frames, masks, seed=8).frames
     assert np.array_equal(first, again)
     assert not np.allclose(first[plan.generate_positions], other[plan.generate_positions])
 
@@ -404,7 +404,8 @@ def test_bridge_between_two_real_shots(tiny, shared_data, calls):
     frames = np.concatenate([a, np.zeros((7,) + a.shape[1:], np.float32), b])
     masks = np.zeros(frames.shape[:3], np.float32)
     masks[plan.generate_positions] = 1
-    result = _engine(tiny, working_size=64).generate(plan, frames, masks, seed=0)
+    generated = _engine(tiny, working_size=64).generate(plan, frames, masks, seed=0)
+    result = generated.frames
     assert result.shape == frames.shape and np.isfinite(result).all()
     (call,) = calls
     assert call["height"] == 32 and call["width"] == 64  # 854x480 runs at 64x32
@@ -412,3 +413,13 @@ def test_bridge_between_two_real_shots(tiny, shared_data, calls):
     assert [(c.frame_index, len(c.video)) for c in call["conditions"]] == [(0, 9), (16, 9)]
     assert np.array_equal(call["conditions"][0].video, small[:9])
     assert np.array_equal(call["conditions"][1].video, small[16:])
+
+
+@pytest.mark.parametrize("option, call_rate, told", [(None, 25.0, 25.0), (None, None, 24.0), (30.0, 25.0, 30.0)])
+def test_the_model_is_told_the_calls_frame_rate_unless_the_engine_option_says_otherwise(tiny, calls, option,
+                                                                                        call_rate, told):
+    engine = _engine(tiny, **({} if option is None else {"frame_rate": option}))
+    plan = _plan(TaskKind.EXTEND_FORWARD, new=8)
+    generated = engine.generate(plan, *_window(plan), seed=0, frame_rate=call_rate)
+    (call,) = calls
+    assert call["frame_rate"] == told and generated.info["frame_rate"]["timeline"] == told

@@ -57,7 +57,7 @@ def _engine(tiny, **options) -> WanVACEEngine:
 
 @pytest.fixture(scope="session")
 def engine(tiny) -> WanVACEEngine:
-    """The engine with :data:`FAST` options, made once (``generate`` keeps no state but ``last_info``)."""
+    """The engine with :data:`FAST` options, made once (``generate`` keeps no state)."""
     return _engine(tiny)
 
 
@@ -123,14 +123,15 @@ def test_every_kind_end_to_end_with_vace_conditioning(engine, conditioning, kind
     plan = _plan(kind)
     frames, masks = _window(plan)
     reports = []
-    result = engine.generate(plan, frames, masks, prompt="a camera pans left", seed=1,
+    generated = engine.generate(plan, frames, masks, prompt="a camera pans left", seed=1,
                              progress=lambda f, m: reports.append((f, m)))
+    result, info, warnings = generated.frames, generated.info, generated.warnings
     assert result.shape == (len(plan), H, W, 3) and result.dtype == np.float32
     assert np.isfinite(result).all()
     assert result[masks > 0].std() > 0  # the generated pixels are a picture, not a constant
-    assert engine.last_info["working_size"] == [WORKING, WORKING]
-    assert engine.last_info["windows"] == [[0, len(plan)]] and engine.last_info["warnings"] == []
-    assert engine.last_info["frame_rate"] == {"timeline": 24.0, "model_native": 16.0}
+    assert info["working_size"] == [WORKING, WORKING]
+    assert info["windows"] == [[0, len(plan)]] and warnings == []
+    assert info["frame_rate"] == {"timeline": 24.0, "model_native": 16.0}
     assert any(m.endswith("denoising step 2/2; VAE decode") for _, m in reports)
     fractions = [f for f, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -194,13 +195,14 @@ def test_out_of_range_working_values_reach_the_pipeline_clipped(engine, conditio
 def test_frame_count_rounded_up_to_4k_plus_1_with_a_warning(engine, conditioning, kind, per_frame, written):
     plan = _plan(kind, new=4)
     frames, masks = _window(plan)
-    result = engine.generate(plan, frames, masks, seed=0)
+    generated = engine.generate(plan, frames, masks, seed=0)
+    result, warnings = generated.frames, generated.warnings
     (_, mask), = conditioning
     assert len(mask) == 9 and _per_frame(mask) == per_frame
     small, small_masks = to_working(frames, masks, (WORKING, WORKING))
     assert np.array_equal(mask[written], small_masks)  # the plan's frames sit where they belong
     assert result.shape == (6, H, W, 3)
-    assert engine.last_info["warnings"] == [
+    assert warnings == [
         "window 1: 6 frames rounded up to 9 (wan-vace takes 4k+1); the extra frames are generated and dropped"]
 
 
@@ -212,8 +214,9 @@ def test_long_plans_run_as_chained_windows(tiny, conditioning, backward, windows
     engine = _engine(tiny, window=5, overlap=2)
     plan = FramePlan.extend(range(100, 110), 7, context=2, backward=backward)
     frames, masks = _window(plan)
-    result = engine.generate(plan, frames, masks, seed=0)
-    assert engine.last_info["windows"] == windows
+    generated = engine.generate(plan, frames, masks, seed=0)
+    result, info = generated.frames, generated.info
+    assert info["windows"] == windows
     assert [_per_frame(mask) for _, mask in conditioning] == per_frame
     # a later window's context is what the earlier windows generated: pictures, not grey
     second, second_mask = conditioning[1]
@@ -228,9 +231,9 @@ def test_long_plans_run_as_chained_windows(tiny, conditioning, backward, windows
 def test_same_seed_same_frames_other_seed_other_frames(engine):
     plan = _plan(TaskKind.EXTEND_FORWARD)
     frames, masks = _window(plan)
-    first = engine.generate(plan, frames, masks, prompt="a car", seed=7)
-    again = engine.generate(plan, frames, masks, prompt="a car", seed=7)
-    other = engine.generate(plan, frames, masks, prompt="a car", seed=8)
+    first = engine.generate(plan, frames, masks, prompt="a car", seed=7).frames
+    again = engine.generate(plan, frames, masks, prompt="a car", seed=7).frames
+    other = engine.generate(plan, frames, masks, prompt="a car", seed=8).frames
     assert np.array_equal(first, again)
     assert not np.allclose(first[plan.generate_positions], other[plan.generate_positions])
 
@@ -341,7 +344,8 @@ def test_fill_on_real_footage(engine, shared_data, conditioning):
     masks = np.stack([cv2.imread(str(shot / "masks" / n.replace(".jpg", ".png")), cv2.IMREAD_GRAYSCALE) > 0
                       for n in names]).astype(np.float32)
     plan = FramePlan.fill(range(len(names)))
-    result = engine.generate(plan, frames * (1 - masks[..., None]), masks, seed=0)
+    generated = engine.generate(plan, frames * (1 - masks[..., None]), masks, seed=0)
+    result = generated.frames
     assert result.shape == frames.shape and np.isfinite(result).all()
     (video, mask), = conditioning
     _, small_masks = to_working(frames, masks, (16, WORKING))  # 432x240 runs at 32x16

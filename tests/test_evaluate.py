@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from shotfill import cli
 from shotfill.quality import harness as evaluate
-from shotfill.engines.base import Engine
+from shotfill.engines.base import Engine, EngineResult
 from shotfill.errors import InputError
 from shotfill.plan import TaskKind
 
@@ -142,9 +143,9 @@ class SpyEngine(Engine):
     name = "spy"
     context_frames = 3
 
-    def generate(self, plan, frames, masks, *, prompt=None, seed=0, progress=None, cancel=None):
+    def generate(self, plan, frames, masks, *, prompt=None, seed=0, frame_rate=None, progress=None, cancel=None):
         self.given = (frames.copy(), masks.copy())
-        return np.full_like(frames, 0.5)
+        return EngineResult(frames=np.full_like(frames, 0.5))
 
 
 def test_run_trial_hides_the_truth_and_scores_only_generated_pixels(footage):
@@ -224,8 +225,8 @@ def test_run_keeps_the_named_shots_and_refuses_unknown_ones(footage):
 
 def test_main_writes_the_results_and_prints_the_table(footage, tmp_path, capsys):
     out = tmp_path / "quality.json"
-    code = evaluate.main([str(footage), "--engines", "baseline", "--tasks", "extend_forward,fill",
-                          "--max-shots", "1", "--max-side", "48", "--out", str(out)])
+    code = cli.main(["eval", str(footage), "--engines", "baseline", "--tasks", "extend_forward,fill",
+                     "--max-shots", "1", "--max-side", "48", "--out", str(out)])
     printed = capsys.readouterr()
     assert code == 0
     assert printed.out == (tmp_path / "quality.md").read_text()
@@ -236,7 +237,7 @@ def test_main_writes_the_results_and_prints_the_table(footage, tmp_path, capsys)
 
 
 def test_main_reports_bad_input_with_exit_code_2(tmp_path, capsys):
-    assert evaluate.main([str(tmp_path / "missing")]) == 2
+    assert cli.main(["eval", str(tmp_path / "missing")]) == 2
     assert "not a folder of footage" in capsys.readouterr().err
 
 

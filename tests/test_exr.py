@@ -20,6 +20,8 @@ import pytest
 
 from conftest import SHARED_DATA
 from shotfill.io import exr
+from shotfill.io.exr import image as exr_image
+from shotfill.io.exr import write as exr_write
 from shotfill.errors import MediaError, UnsupportedMediaError
 
 EXR_DATA = SHARED_DATA / "exr"
@@ -224,7 +226,7 @@ def test_failing_write_leaves_no_temp_and_no_final_file(tmp_path, monkeypatch):
         seen.append([p.name for p in tmp_path.iterdir()])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exr.os, "fsync", failing_fsync)
+    monkeypatch.setattr(exr_write.os, "fsync", failing_fsync)
     with pytest.raises(MediaError, match="No space left"):
         exr.write_exr(tmp_path / "shot.1001.exr", _smooth_image(4, 4))
     # the data went to a hidden temporary file, which is gone again
@@ -238,7 +240,7 @@ def test_failing_overwrite_keeps_the_previous_frame(tmp_path, monkeypatch):
     def failing_replace(source, target):
         raise OSError(13, "Permission denied")
 
-    monkeypatch.setattr(exr.os, "replace", failing_replace)
+    monkeypatch.setattr(exr_write.os, "replace", failing_replace)
     with pytest.raises(MediaError):
         exr.write_exr(path, np.ones((4, 4, 3), np.float32))
     assert [p.name for p in tmp_path.iterdir()] == ["shot.exr"]
@@ -366,26 +368,26 @@ def test_no_colour_channels_names_what_was_found(tmp_path):
 def test_chroma_reconstruction_filter():
     """Kept samples land on even positions; odd ones are interpolated (linear ramps exactly)."""
     ramp = np.arange(20, dtype=np.float32)[:, None] * 2.0     # samples of 0, 2, 4, ... at even positions
-    full = exr._chroma_upsampled(ramp, 40, axis=0)
+    full = exr_image._chroma_upsampled(ramp, 40, axis=0)
     assert full.shape == (40, 1)
     np.testing.assert_array_equal(full[0::2], ramp)
     np.testing.assert_allclose(full[13:27:2, 0], np.arange(13, 27, 2), atol=1e-3)
-    flat = exr._chroma_upsampled(np.full((3, 5), 0.25, np.float32), 10, axis=1)
+    flat = exr_image._chroma_upsampled(np.full((3, 5), 0.25, np.float32), 10, axis=1)
     np.testing.assert_allclose(flat, 0.25, atol=1e-5)
 
 
 def test_luminance_chroma_to_rgb_inverts_openexr_encoding():
-    weights = exr._luminance_weights("x", exr.REC709_CHROMATICITIES)
+    weights = exr_image._luminance_weights("x", exr.REC709_CHROMATICITIES)
     np.testing.assert_allclose(weights, [0.2126, 0.7152, 0.0722], atol=2e-4)
     rgb = np.array([0.8, 0.3, 0.1], np.float32)
     y = rgb @ weights
     plane = np.ones((4, 4), np.float32)
-    out = exr._luminance_chroma_to_rgb(plane * y, plane * (rgb[0] - y) / y, plane * (rgb[2] - y) / y, weights)
+    out = exr_image._luminance_chroma_to_rgb(plane * y, plane * (rgb[0] - y) / y, plane * (rgb[2] - y) / y, weights)
     np.testing.assert_allclose(out[2, 2], rgb, rtol=1e-5)
-    grey = exr._luminance_chroma_to_rgb(plane * 0.3, plane * 0, plane * 0, weights)
+    grey = exr_image._luminance_chroma_to_rgb(plane * 0.3, plane * 0, plane * 0, weights)
     assert (grey == np.float32(0.3)).all()
     with pytest.raises(UnsupportedMediaError):
-        exr._luminance_weights("x", (0.64, 0.0, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))
+        exr_image._luminance_weights("x", (0.64, 0.0, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329))
 
 
 # ---------------------------------------------------------------------------
@@ -396,7 +398,7 @@ def no_decoding(monkeypatch):
     """Fail the test if the binding is asked to read pixels."""
     def refuse(*args, **kwargs):
         raise AssertionError("the binding was called")
-    monkeypatch.setattr(exr.OpenEXR, "File", refuse)
+    monkeypatch.setattr(exr_image.OpenEXR, "File", refuse)
 
 
 @pytest.fixture
@@ -417,7 +419,7 @@ def test_inverted_window_is_refused(small_file, no_decoding):
 
 
 def test_decoded_size_limit(small_file, no_decoding, monkeypatch):
-    monkeypatch.setattr(exr, "MAX_DECODED_BYTES", 100)
+    monkeypatch.setattr(exr_image, "MAX_DECODED_BYTES", 100)
     with pytest.raises(UnsupportedMediaError, match="GiB"):
         exr.read_exr(small_file)
 

@@ -1,7 +1,7 @@
 """Farm bundles run for real: `openjd check` and `openjd run` on a tiny edit, retries, SIGTERM,
 overlapping attempts of one task, and Publish's refusals.
 
-The edit (``shotfill.synthetic.scene.make_sample_edit`` at 96x54)::
+The edit (``shotfill.synthetic.make_sample_edit`` at 96x54)::
 
     V1   [ shotA, 40 ][ gap1, 12 ][ shotB, 32 ][ shotC, 24 (rig mask linked) ]
                        V1.gap1                   V1.clip3.fill
@@ -21,11 +21,12 @@ import opentimelineio as otio
 import pytest
 import yaml
 
-from shotfill import farm
+from shotfill import cli, farm
 from shotfill.errors import InputError
+from shotfill.events import ErrorEvent, FrameEvent, ProgressEvent, StageEvent, WarningEvent
 from shotfill.io.exr import read_exr
 from shotfill.job import JobSpec
-from shotfill.synthetic.scene import make_sample_edit
+from shotfill.synthetic import make_sample_edit
 
 DEFAULT_TARGETS = ["V1.gap1", "V1.clip3.fill"]
 FILL_FRAMES = 24
@@ -48,25 +49,18 @@ def edit(sample, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shotfill_command(tmp_path_factory) -> str:
-    """The command farm tasks run: the `shotfill` console script once `shotfill farm` is wired
-    into the CLI, until then the same entry point through `python -m shotfill.farm`."""
-    console = farm.default_shotfill_command()
-    if subprocess.run([console, "farm", "--help"], capture_output=True).returncode == 0:
-        return console
-    wrapper = tmp_path_factory.mktemp("bin") / "shotfill"
-    wrapper.write_text(f'#!/bin/sh\n[ "$1" = farm ] && shift\nexec {sys.executable} -m shotfill.farm "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+def shotfill_command() -> str:
+    """The command farm tasks run: this environment's `shotfill` console script."""
+    return farm.default_shotfill_command()
 
 
 def run_farm(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shotfill.farm", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "shotfill", "farm", *map(str, args)], capture_output=True,
                           text=True, timeout=300, **kw)
 
 
 def openjd(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([farm._openjd_command(), *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([farm.openjd_command(), *map(str, args)], capture_output=True, text=True,
                           timeout=300, **kw)
 
 
@@ -224,7 +218,7 @@ def test_sigterm_mid_task_then_rerun_gives_the_frames_of_an_uninterrupted_run(ed
     uninterrupted = frames_of(bundle, target)
     clear_output(bundle, target)
 
-    run = [farm._openjd_command(), "run", bundle / "template.yaml", "--job-param",
+    run = [farm.openjd_command(), "run", bundle / "template.yaml", "--job-param",
            f"file://{bundle / 'openjd_params.json'}", "--step", "Generate", "--task-param", f"Target={target}"]
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
@@ -254,7 +248,7 @@ def test_two_attempts_of_one_task_at_once_write_the_frames_of_one_run(edit, tmp_
     single = frames_of(bundle, target)
     clear_output(bundle, target)
 
-    cmd = [sys.executable, "-m", "shotfill.farm", "run-task", str(bundle), target]
+    cmd = [sys.executable, "-m", "shotfill", "farm", "run-task", str(bundle), target]
     for _ in range(3):      # on a loaded machine one attempt may start after the other ended
         clear_output(bundle, target)
         attempts = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -281,7 +275,7 @@ def test_publish_refuses_until_every_target_has_this_jobs_result(edit, tmp_path,
     farm.run_task(bundle, "V1.gap1", stream=io.StringIO())
     with pytest.raises(InputError, match=r"1 of 2 target\(s\) missing:\n  V1.clip3.fill: no result"):
         farm.publish_bundle(bundle, log=lambda line: None)
-    assert farm.main(["publish", str(bundle)]) == 2
+    assert cli.main(["farm", "publish", str(bundle)]) == 2
     assert "openjd_fail: bundle" in capsys.readouterr().out
 
     # a result left by another job (an earlier bundle with other settings) does not count
@@ -322,12 +316,12 @@ def test_validate_catches_what_only_publish_would_find(edit, tmp_path):
 def test_openjd_sink_writes_the_lines_the_runtime_reads():
     out = io.StringIO()
     sink = farm.OpenJDSink(out)
-    sink.emit({"event": "stage", "stage": "read", "message": "20 frames\n(bridge)"})
+    sink.emit(StageEvent("read", "20 frames\n(bridge)"))
     for fraction in (0.0, 0.004, 0.2, 0.205, 0.5, 1.0, 1.0):
-        sink.emit({"event": "progress", "stage": "write", "fraction": fraction, "eta_s": None})
-    sink.emit({"event": "frame", "frame": 1001, "path": "/o/a.1001.exr", "skipped": True})
-    sink.emit({"event": "warning", "message": "prompt ignored"})
-    sink.emit({"event": "error", "message": "shot.1010.exr: frame 1010 is missing", "exit_code": 2})
+        sink.emit(ProgressEvent("write", fraction, None))
+    sink.emit(FrameEvent(1001, "/o/a.1001.exr", True))
+    sink.emit(WarningEvent("prompt ignored"))
+    sink.emit(ErrorEvent("shot.1010.exr: frame 1010 is missing", 2))
     assert out.getvalue().splitlines() == [
         "openjd_status: read: 20 frames (bridge)",
         "openjd_progress: 0.0", "openjd_progress: 20.0", "openjd_progress: 50.0", "openjd_progress: 100.0",

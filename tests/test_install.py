@@ -19,6 +19,9 @@ def test_nuke_install_adds_only_the_plugin_folder(tmp_path, capsys):
     assert install.main(["nuke", "--target", str(target), "--engine-command", "/opt/sf/bin/python -m shotfill"]) == 0
     plugin_dir = target / "shotfill"
     assert (plugin_dir / "shotfill_plugin" / "panel.py").is_file()
+    for module in ("protocol.py", "widgets/__init__.py", "widgets/preview.py", "widgets/progress.py",
+                   "widgets/timeline_strip.py", "widgets/palette.py"):
+        assert (plugin_dir / "shotfill_plugin" / module).is_file(), module
     assert not list((plugin_dir / "shotfill_plugin").rglob("__pycache__"))
     assert (plugin_dir / "menu.py").read_text() == (install.PACKAGE / "hosts" / "nuke" / "menu.py").read_text()
     assert (plugin_dir / "init.py").is_file()
@@ -54,6 +57,8 @@ def test_the_installed_copy_finds_its_engine_without_the_engine_on_its_path(tmp_
         sys.path = [p for p in sys.path if "site-packages" not in p]
         sys.path.insert(0, {str(target / "shotfill")!r})
         import shotfill_plugin.hosts.nuke.host, shotfill_plugin.paths as paths
+        from shotfill_plugin.protocol import WarningEvent, parse_event
+        assert parse_event('{{"event": "warning", "message": "x"}}') == WarningEvent("x")
         print(shotfill_plugin.__file__)
         print(paths.read_engine_config()["command"])
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("shotfill", "numpy", "torch")))

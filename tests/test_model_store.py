@@ -5,6 +5,7 @@ Every test builds a tiny diffusers-style folder in tmp_path; nothing touches the
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from shotfill import cli
 from shotfill.engines.pretrained import store as model_store
 from shotfill.errors import EngineUnavailableError
 from shotfill.engines.pretrained.store import HubUnreachableError, ModelCheckError
+
+#: the module that checks folders (the package's ``verify`` attribute is the function of that name)
+store_verify = importlib.import_module("shotfill.engines.pretrained.store.verification")
 
 SHARD_2 = "transformer/diffusion_pytorch_model-00002-of-00002.safetensors"
 MODEL_INDEX = {
@@ -172,7 +176,7 @@ def test_engines_rehash_only_what_changed_since_the_last_check(tiny, monkeypatch
     assert (folder / model_store.VERIFIED_STAMP).is_file()
     hashed = []
     real = model_store.sha256_file
-    monkeypatch.setattr(model_store, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    monkeypatch.setattr(store_verify, "sha256_file", lambda path: hashed.append(path.name) or real(path))
     stamped = (folder / model_store.VERIFIED_STAMP).stat().st_mtime_ns
     model_store.open_model(folder, engine="wan-vace", manifest=manifest)
     assert (folder / model_store.VERIFIED_STAMP).stat().st_mtime_ns == stamped      # nothing new to record

@@ -1,15 +1,16 @@
-"""Tests of the DiT, the sampler and the VAE, with tiny seeded models built in code (CPU, float32)."""
+"""Tests of the DiT, its sampling (the dit pipeline), its training loss and the VAE, with tiny seeded models
+built in code (CPU, float32)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler
+from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
+from shotfill.engines.dit.pipeline import ShotfillDiTPipeline
 from shotfill.errors import CancelledError, InputError
-from shotfill.models.sampler import flow_matching_loss, random_generate_mask, sample
 from shotfill.models.transformer_shotfill import (
     SIZE_PRESETS,
     RotaryPosEmbed3D,
@@ -18,6 +19,7 @@ from shotfill.models.transformer_shotfill import (
 )
 from shotfill.models.vae_shotfill import ShotfillVAE
 from shotfill.plan import TaskKind
+from shotfill.training.loss import flow_matching_loss, random_generate_mask
 
 CHANNELS = 4
 
@@ -80,6 +82,13 @@ def plan_layout(kind: TaskKind) -> torch.Tensor:
 
 def scheduler() -> FlowMatchEulerDiscreteScheduler:
     return FlowMatchEulerDiscreteScheduler(shift=1.0)
+
+
+def sample(transformer, *, known_latents, generate_mask, scheduler, num_steps, generator, **kwargs) -> torch.Tensor:
+    """The latents the dit pipeline makes with ``transformer`` and ``scheduler`` alone (no VAE)."""
+    pipeline = ShotfillDiTPipeline(vae=None, transformer=transformer, scheduler=scheduler)
+    return pipeline(known_latents, generate_mask, num_inference_steps=num_steps, generator=generator,
+                    output_type="latent", **kwargs).latents
 
 
 def run(model, known, mask, timestep=500.0, noisy=None, text=None) -> torch.Tensor:
@@ -243,7 +252,7 @@ def test_one_adamw_step_lowers_the_flow_matching_loss_on_a_fixed_batch():
 
 class OracleTransformer(torch.nn.Module):
     """Knows the clean latents: returns the exact flow-matching velocity ``(x - clean) / sigma``
-    where generated and ``junk`` where known, so it checks the sampler's and the loss's conventions.
+    where generated and ``junk`` where known, so it checks the pipeline's and the loss's conventions.
     """
 
     def __init__(self, clean: torch.Tensor, junk: float = 0.0):
@@ -407,14 +416,6 @@ def test_each_plan_kind_samples_end_to_end_with_known_latents_bit_exact(kind):
     assert not torch.allclose(out[~keep], known[~keep])
 
 
-def test_second_order_scheduler_keeps_known_latents_exact():
-    known, mask = latents(), fill_mask()
-    out = sample_tiny(known=known, mask=mask, scheduler=FlowMatchHeunDiscreteScheduler())
-    keep = (mask == 0).expand_as(known)
-    assert torch.equal(out[keep], known[keep])
-    assert not torch.equal(out, sample_tiny(known=known, mask=mask))
-
-
 def test_a_half_precision_model_samples_float32_latents_with_known_ones_exact():
     known, mask = latents(), extend_forward_mask()
     out = sample_tiny(tiny_transformer().to(torch.bfloat16), known=known, mask=mask)
@@ -454,12 +455,12 @@ def test_classifier_free_guidance_with_a_prompt():
         sample_tiny(model, guidance_scale=4.0)
 
 
-def test_sampler_rejects_bad_inputs():
+def test_the_pipeline_rejects_bad_inputs():
     with pytest.raises(InputError, match="only 0 \\(keep\\) and 1"):
         sample_tiny(mask=extend_forward_mask() * 0.5)
     with pytest.raises(InputError, match="generate_mask must be"):
         sample_tiny(mask=torch.ones(1, 1, 4, 4, 4))
-    with pytest.raises(InputError, match="num_steps"):
+    with pytest.raises(InputError, match="num_inference_steps"):
         sample_tiny(num_steps=0)
     with pytest.raises(InputError, match="num_train_timesteps"):
         sample_tiny(scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=500))
@@ -715,4 +716,4 @@ def test_a_guided_model_starts_as_the_model_it_came_from_and_then_reads_the_gues
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000)
     runs = [sample(again, known_latents=known, generate_mask=mask, scheduler=scheduler, num_steps=3,
                    generator=torch.Generator().manual_seed(0), prior_latents=prior) for prior in (None, guess)]
-    assert not torch.allclose(*runs)  # the sampler gives a guided model its guess, even from pure noise
+    assert not torch.allclose(*runs)  # the pipeline gives a guided model its guess, even from pure noise

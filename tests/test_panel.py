@@ -34,7 +34,7 @@ WORKER_TIMEOUT_MS = 60000
 @pytest.fixture(scope="module")
 def edit(tmp_path_factory) -> Path:
     """The project's sample edit, small: V1 = shotA | gap 12 | shotB | shotC (with a mask)."""
-    from shotfill.synthetic.scene import make_sample_edit
+    from shotfill.synthetic import make_sample_edit
 
     return Path(make_sample_edit(tmp_path_factory.mktemp("edit"), width=128, height=72).edit)
 
@@ -294,10 +294,14 @@ def test_malformed_events_are_protocol_errors(line):
         parse_event(line)
 
 
-def test_stage_weights_match_the_engine():
-    from shotfill.events import STAGE_WEIGHTS
+def test_the_client_and_the_engine_share_one_protocol():
+    from shotfill import errors, events
+    from shotfill_plugin import protocol
 
-    assert client.STAGE_WEIGHTS == STAGE_WEIGHTS
+    assert client.STAGE_WEIGHTS is events.STAGE_WEIGHTS is protocol.STAGE_WEIGHTS
+    assert client.STAGES is events.STAGES is protocol.STAGES
+    assert client.parse_event is protocol.parse_event and client.ProgressEvent is events.ProgressEvent
+    assert (client.EXIT_BAD_INPUT, client.EXIT_CANCELLED) == (errors.EXIT_BAD_INPUT, errors.EXIT_CANCELLED)
 
 
 def test_engine_command_order(monkeypatch, tmp_path):

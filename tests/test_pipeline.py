@@ -315,7 +315,7 @@ def test_the_engines_own_timings_reach_the_result(tmp_path, monkeypatch):
 
     def timed(self, *args, **kwargs):
         out = original(self, *args, **kwargs)
-        self.last_info = {**self.last_info, "timings": {"encode": 0.25, "denoise": 1.5}}
+        out.info["timings"] = {"encode": 0.25, "denoise": 1.5}
         return out
 
     monkeypatch.setattr(FlowEngine, "generate", timed)
@@ -327,3 +327,32 @@ def test_the_engines_own_timings_reach_the_result(tmp_path, monkeypatch):
 def test_an_engine_with_one_context_frame_extends_without_a_seam_score(tmp_path):
     res = run_job(_job(tmp_path, source=_plate(tmp_path / "plates"), engine="baseline"))
     assert res.frames == [1013, 1014, 1015, 1016] and res.seam_scores == {}
+
+
+def test_the_engine_gets_the_sources_frame_rate_and_its_warnings_reach_events_and_result(tmp_path, monkeypatch):
+    from shotfill.engines.classical.flow import FlowEngine
+
+    original, rates = FlowEngine.generate, []
+
+    def noted(self, *args, frame_rate=None, **kwargs):
+        rates.append(frame_rate)
+        out = original(self, *args, frame_rate=frame_rate, **kwargs)
+        out.warnings.append("a note from the engine")
+        return out
+
+    monkeypatch.setattr(FlowEngine, "generate", noted)
+    sink = ListSink()
+    res = run_job(_job(tmp_path, source=_plate(tmp_path / "plates")), sink)
+    assert rates == [None]  # an EXR sequence without a rate: the engine is told none (a timeline gives its own)
+    assert "a note from the engine" in res.warnings
+    assert "a note from the engine" in [e["message"] for e in sink.of("warning")]
+
+
+def test_an_engine_that_returns_a_bare_array_is_a_clear_error(tmp_path, monkeypatch):
+    from shotfill.engines.classical.flow import FlowEngine
+    from shotfill.errors import ShotfillError
+
+    original = FlowEngine.generate
+    monkeypatch.setattr(FlowEngine, "generate", lambda self, *a, **k: original(self, *a, **k).frames)
+    with pytest.raises(ShotfillError, match="engine 'flow' returned a ndarray, not an EngineResult"):
+        run_job(_job(tmp_path, source=_plate(tmp_path / "plates")))

@@ -1,4 +1,4 @@
-"""Tests for shotfill.synthetic.scene: procedural shots and the sample edit."""
+"""Tests for shotfill.synthetic: procedural shots (render) and the sample edit (sample_edit)."""
 from __future__ import annotations
 
 import subprocess
@@ -10,12 +10,11 @@ import opentimelineio as otio
 import pytest
 from PIL import Image
 
-from shotfill.synthetic import scene
+from shotfill.synthetic import render
 from shotfill.errors import InputError
 from shotfill.io.exr import REC709_CHROMATICITIES, read_exr, read_exr_header
 from shotfill.io.media import open_source
-from shotfill.synthetic.scene import (CameraMove, ShotSpec, make_sample_edit, render_frame,
-                            render_shot)
+from shotfill.synthetic import CameraMove, ShotSpec, make_sample_edit, render_frame, render_shot
 from shotfill.timeline import find_targets, load_edit
 
 
@@ -55,7 +54,7 @@ def test_render_shot_shapes_and_values(camera, size):
 def test_same_seed_same_pixels_other_seed_other_pixels():
     spec = _spec(with_rig=True)
     first = render_shot(spec)
-    scene._scene_for.cache_clear()                 # rebuild the scene from the seed
+    render._scene_for.cache_clear()                # rebuild the scene from the seed
     again = render_shot(_spec(with_rig=True))
     np.testing.assert_array_equal(first.frames, again.frames)
     np.testing.assert_array_equal(first.rig_masks, again.rig_masks)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shotfill.io.colour import colour_matcher, match_colour
+from shotfill.io.matching import anchor_to_plate, colour_matcher, match_colour
 from shotfill.plan import FramePlan
-from shotfill.io.anchor import anchor_to_plate
 from shotfill.quality.seam import seam_scores
 
 H, W = 24, 32

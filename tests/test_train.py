@@ -10,11 +10,11 @@ from PIL import Image
 
 import torch
 
-from shotfill.training import train
+from shotfill.cli import main as cli_main
 from shotfill.errors import InputError
-from shotfill.models import random_generate_mask
 from shotfill.plan import Role, TaskKind
-from shotfill.training.train import LatentClip, PRESETS, discover_footage, flow_prior_latents, load_data, plan_of_mask
+from shotfill.training import (PRESETS, LatentClip, discover_footage, export_checkpoint, flow_prior_latents, load_data,
+                               plan_of_mask, random_generate_mask, sample_latent_clips)
 
 
 @pytest.fixture
@@ -31,6 +31,11 @@ def write_sequence(folder, frames: int, size=(64, 48), prefix="frame."):
     for i in range(frames):
         pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"{prefix}{i:04d}.png")
+
+
+def train(*argv: str) -> int:
+    """``shotfill train ARGV...``; its exit code."""
+    return cli_main(["train", *argv])
 
 
 def losses(path) -> list[float]:
@@ -63,39 +68,58 @@ def test_recipe_reads_footage_under_the_shared_root(recipe, tmp_path):
 
 def test_vae_and_dit_training_lower_the_loss_and_resume(recipe, tmp_path):
     out = tmp_path / "ckpt"
-    assert train.main(["vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "25"]) == 0
+    assert train("vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "25") == 0
     vae_losses = losses(out / "vae_loss.jsonl")
     assert np.mean(vae_losses[-5:]) < np.mean(vae_losses[:5])
     config = json.loads((out / "vae" / "config.json").read_text())
     assert config["scaling_factor"] != 1.0  # set from the latent statistics
 
-    assert train.main(["dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "30"]) == 0
+    assert train("dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "30") == 0
     dit_losses = losses(out / "transformer_loss.jsonl")
     assert np.mean(dit_losses[-5:]) < np.mean(dit_losses[:5])
 
-    assert train.main(["dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "33",
-                       "--resume"]) == 0
+    assert train("dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "33",
+                       "--resume") == 0
     steps = [json.loads(line)["step"] for line in (out / "transformer_loss.jsonl").read_text().splitlines()]
     assert steps[-4:] == [30, 31, 32, 33]
     assert json.loads((out / "transformer_state.json").read_text()) == {"step": 33}
 
     shipped = tmp_path / "shipped"
-    assert train.main(["export", str(out), "--out", str(shipped)]) == 0
+    assert train("export", str(out), "--out", str(shipped)) == 0
     manifest = json.loads((shipped / "manifest.json").read_text())
     assert manifest["dtype"] == "bfloat16" and set(manifest["files"]) == {
         "vae/diffusion_pytorch_model.safetensors", "transformer/diffusion_pytorch_model.safetensors"}
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((shipped / name).read_bytes()).hexdigest() == digest
+    # the folder the dit pipeline loads: its index and the scheduler the model is trained for
+    assert json.loads((shipped / "model_index.json").read_text())["_class_name"] == "ShotfillDiTPipeline"
+    scheduler = json.loads((shipped / "scheduler" / "scheduler_config.json").read_text())
+    assert scheduler["_class_name"] == "FlowMatchEulerDiscreteScheduler" and scheduler["num_train_timesteps"] == 1000
+
+
+def test_export_writes_each_part_as_the_part_saves_itself(tmp_path):
+    """The pipeline's folder holds the very bytes each model's own save_pretrained writes."""
+    from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
+
+    torch.manual_seed(0)
+    ShotfillVAE(**PRESETS["tiny"].vae_config).save_pretrained(tmp_path / "ckpt" / "vae")
+    ShotfillTransformer3DModel.from_preset("tiny").save_pretrained(tmp_path / "ckpt" / "transformer")
+    manifest = export_checkpoint(tmp_path / "ckpt", tmp_path / "out", torch.bfloat16, strength=0.5, output="correction")
+    assert manifest["sampling"] == {"strength": 0.5, "samples": 1, "output": "correction"}
+    for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
+        cls.from_pretrained(tmp_path / "ckpt" / part, torch_dtype=torch.bfloat16).save_pretrained(tmp_path / "ref" / part)
+        for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+            assert (tmp_path / "out" / part / name).read_bytes() == (tmp_path / "ref" / part / name).read_bytes()
 
 
 def test_resume_without_a_checkpoint_is_an_input_error(recipe, tmp_path, capsys):
-    assert train.main(["vae", "--data", str(recipe), "--out", str(tmp_path / "none"), "--preset", "tiny",
-                       "--steps", "2", "--resume"]) == 2
+    assert train("vae", "--data", str(recipe), "--out", str(tmp_path / "none"), "--preset", "tiny",
+                       "--steps", "2", "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
 
 
 def test_training_needs_an_end(recipe, tmp_path, capsys):
-    assert train.main(["vae", "--data", str(recipe), "--out", str(tmp_path / "x"), "--preset", "tiny"]) == 2
+    assert train("vae", "--data", str(recipe), "--out", str(tmp_path / "x"), "--preset", "tiny") == 2
     assert "--steps or --seconds" in capsys.readouterr().err
 
 
@@ -122,13 +146,13 @@ def test_sampled_pictures_are_the_pictures_of_the_sampled_latents():
     code = np.stack([t, y, x], axis=0).astype(np.float32)  # (3, T, h, w)
     pictures = np.repeat(np.repeat(code, 4, axis=2), 4, axis=3).transpose(1, 2, 3, 0).astype(np.float16)
     clip = LatentClip(torch.from_numpy(code), 1.0, pictures)
-    latents, crops = train.sample_latent_clips(np.random.default_rng(3), [clip], 16, 4, 3, compression=4)
+    latents, crops = sample_latent_clips(np.random.default_rng(3), [clip], 16, 4, 3, compression=4)
     assert crops.shape == (16, 4, 12, 12, 3)
     again = torch.from_numpy(crops[:, :, ::4, ::4].transpose(0, 4, 1, 2, 3).copy())
     torch.testing.assert_close(again, latents)
     assert {bool(l[0, 0, 0, 0] > l[0, -1, 0, 0]) for l in latents} == {True, False}  # both directions
-    with pytest.raises(train.InputError, match="without their pictures"):
-        train.sample_latent_clips(np.random.default_rng(3), [LatentClip(clip.latents, 1.0)], 1, 4, 3, compression=4)
+    with pytest.raises(InputError, match="without their pictures"):
+        sample_latent_clips(np.random.default_rng(3), [LatentClip(clip.latents, 1.0)], 1, 4, 3, compression=4)
 
 
 def test_flow_priors_replace_only_the_generated_frames_of_refinement_samples():
@@ -154,21 +178,19 @@ def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
     import json as _json
 
     out = tmp_path / "ckpt"
-    assert train.main(["vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2"]) == 0
-    assert train.main(["dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2",
-                       "--no-guide", "--refine-share", "0"]) == 0
+    assert train("vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2") == 0
+    assert train("dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "2",
+                       "--no-guide", "--refine-share", "0") == 0
     assert not _json.loads((out / "transformer" / "config.json").read_text()).get("guide", False)
     tuned = tmp_path / "tuned"
-    assert train.main(["dit", "--data", str(recipe), "--out", str(tuned), "--init", str(out), "--preset", "tiny",
-                       "--steps", "2"]) == 0
+    assert train("dit", "--data", str(recipe), "--out", str(tuned), "--init", str(out), "--preset", "tiny",
+                       "--steps", "2") == 0
     assert _json.loads((tuned / "transformer" / "config.json").read_text())["guide"] is True
-    assert train.main(["dit", "--data", str(recipe), "--out", str(tmp_path / "x"), "--init", str(tuned),
-                       "--preset", "tiny", "--steps", "1", "--no-guide"]) == 2
+    assert train("dit", "--data", str(recipe), "--out", str(tmp_path / "x"), "--init", str(tuned),
+                       "--preset", "tiny", "--steps", "1", "--no-guide") == 2
 
 
 def test_export_refuses_sampling_defaults_the_engine_would_refuse(tmp_path):
-    from shotfill.training.train import export_checkpoint
-
     for kwargs, field in (({"strength": 0.0}, "strength"), ({"samples": 0}, "samples"),
                           ({"output": "blend"}, "output"), ({"strength": 1.0, "output": "correction"}, "output")):
         with pytest.raises(InputError, match=f"export: {field}"):

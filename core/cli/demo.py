@@ -1,6 +1,6 @@
 """``shotfill demo``: the main job on a sample edit the project makes itself.
 
-1. Render the sample edit (:func:`shotfill.synthetic.scene.make_sample_edit`): three
+1. Render the sample edit (:func:`shotfill.synthetic.make_sample_edit`): three
    procedural shots as EXR sequences, a 12-frame gap between the first two,
    a light stand to remove from the third, and ``sample_edit.otio``.
 2. Run three jobs from the edit's targets, each the same worker a farm task
@@ -14,22 +14,36 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import EXIT_OK
 from ..plan import TaskKind
+from .common import EVENT_MODES
 
 EXTEND_FRAMES = 12
+
+
+def add_parser(sub) -> None:
+    """Add ``demo`` to the tree."""
+    p = sub.add_parser("demo", help="make a sample edit and run the main job on it")
+    p.add_argument("--out", default="shotfill-demo", help="output folder (default ./shotfill-demo)")
+    p.add_argument("--engine", default=None, help="engine (default: the default engine)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--events", choices=EVENT_MODES, default="human")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    return run_demo(args.out, engine=args.engine, events=args.events, size=(args.width, args.height))
 
 
 def run_demo(out, *, engine: str | None = None, events: str = "human",
              size: tuple[int, int] = (640, 360)) -> int:
     from ..engines import DEFAULT_ENGINE
-    from ..events import HumanSink, JsonLinesSink
+    from ..events import DemoEvent, HumanSink, JsonLinesSink
     from ..job import EditSpec, JobSpec, OutputSpec
     from ..timeline import publish
     from ..worker import run_job
-    from ..synthetic.scene import make_sample_edit
+    from ..synthetic.sample_edit import make_sample_edit
     from ..timeline import find_targets, load_edit
 
     out = Path(out).expanduser().resolve()
@@ -63,9 +77,7 @@ def run_demo(out, *, engine: str | None = None, events: str = "human",
     fill_psnr, hole_psnr = _score_fill(sample, fill)
 
     if events == "jsonl":
-        sink.emit({"event": "demo", "new_edit": str(new_edit), "contact_sheet": str(sheet),
-                   "fill_psnr_db": fill_psnr, "unfilled_psnr_db": hole_psnr,
-                   "results": [r.to_dict() for r in results]})
+        sink.emit(DemoEvent(str(new_edit), str(sheet), fill_psnr, hole_psnr, [r.to_dict() for r in results]))
         return EXIT_OK
     print("\nshotfill demo: done")
     print(f"  input edit:     {sample.edit}")
@@ -83,6 +95,8 @@ def run_demo(out, *, engine: str | None = None, events: str = "human",
 
 def _score_fill(sample, result) -> tuple[float, float]:
     """PSNR (working encoding) of the filled region against the truth render, and of the unfilled plate."""
+    import numpy as np
+
     from ..io.colour import ColourTransform
     from ..io.exr import read_exr
     from ..io.media import open_source

@@ -1,16 +1,70 @@
-"""``shotfill info PATH``: what an EXR file, frame sequence, movie or edit holds."""
+"""``shotfill info PATH`` (what an EXR file, frame sequence, movie or edit holds) and
+``shotfill plan EDIT`` (the targets an edit offers): the commands that only look."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from ..errors import MediaError
+from ..errors import EXIT_OK, MediaError
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 
 
+def add_parser(sub) -> None:
+    """Add ``info`` and ``plan`` to the tree."""
+    p = sub.add_parser("info", help="what an EXR, frame sequence, movie or edit holds")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--rate", type=float)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plan", help="list the targets of an edit (gaps, heads, tails, fills)")
+    p.add_argument("edit")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--rate", type=float)
+    p.set_defaults(func=cmd_plan)
+
+
+def cmd_info(args) -> int:
+    info = describe(args.path, rate=args.rate)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(format_info(info))
+    return EXIT_OK
+
+
+def cmd_plan(args) -> int:
+    from .. import timeline as tl
+    from ..plan import TaskKind
+
+    timeline = tl.load_edit(args.edit, rate=args.rate)
+    targets = tl.find_targets(timeline, edit_path=args.edit)
+    if args.json:
+        print(json.dumps({"edit": str(Path(args.edit).resolve()), "name": timeline.name,
+                          "targets": [t.to_dict() for t in targets]}, indent=2, default=str))
+        return EXIT_OK
+    print(f"{args.edit}: {len(targets)} targets")
+    for t in targets:
+        d = t.to_dict()
+        first = d.get("record_first_tc") or d.get("record_first")
+        last = d.get("record_last_tc") or d.get("record_last")
+        if t.frames is not None:
+            frames = f"{t.frames} frames"
+        else:
+            handles = t.clip_a.handles_after if t.kind is TaskKind.EXTEND_FORWARD else t.clip_a.handles_before
+            frames = f"N frames, {handles or 0} handles"
+        clip = t.clip_a.clip_name if t.clip_a is not None else ""
+        if t.clip_b is not None:
+            clip += f" -> {t.clip_b.clip_name}"
+        ready = "" if d.get("ready", True) else "  (media offline)"
+        print(f"  {t.id:<16} {t.kind.value:<16} {first}-{last}  {frames:<22} {clip}{ready}")
+    return EXIT_OK
+
+
 def describe(path: str, *, rate: float | None = None) -> dict:
     """A json-serialisable description of ``path``; raises ShotfillError subclasses."""
-    from . import is_edit
+    from ..timeline.paths import is_edit
 
     if is_edit(path):
         return _describe_edit(path, rate)

@@ -5,7 +5,8 @@ import importlib
 import inspect
 
 from ..errors import EngineUnavailableError, InputError
-from .base import Engine, EngineResult, check_cancel
+from ..job import DEFAULT_ENGINE  # the job schema's default, listed with the engines
+from .base import METHODS, Engine, EngineResult, check_cancel
 
 #: name -> (module, class, one-line description)
 ENGINES = {
@@ -24,8 +25,6 @@ ENGINES = {
 #: engines that are designed but not built yet; asking for one is a clear error
 PLANNED: dict[str, str] = {}
 
-#: the engine a job runs when it names none: the project's own DiT (its checkpoint ships in the package)
-DEFAULT_ENGINE = "dit"
 #: what each engine needs beyond the base install, for the error when it is missing
 EXTRAS = {"dit": "dit", "wan-vace": "dit,pretrained", "ltx": "dit,pretrained"}
 
@@ -74,4 +73,4 @@ def get_engine(name: str, **options) -> Engine:
         f"unknown engine '{name}' (choose from: {', '.join(sorted(ENGINES))})")
 
 
-__all__ = ["Engine", "EngineResult", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]
+__all__ = ["METHODS", "Engine", "EngineResult", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Callable, ClassVar, Optional
+from typing import TYPE_CHECKING, Callable, ClassVar, Optional
 
-import numpy as np
+if TYPE_CHECKING:  # the registry stays importable without numpy's start-up cost (`shotfill --help`)
+    import numpy as np
 
 from ..errors import CancelledError, InputError
 from ..plan import FramePlan, TaskKind
@@ -60,6 +61,22 @@ class EngineResult:
     info: dict = dataclasses.field(default_factory=dict)
     #: what it had to change to run the plan (frames rounded to the model's count...), for the job's events
     warnings: list = dataclasses.field(default_factory=list)
+    #: what the engine did at each position of the window, in a word or two (see :data:`METHODS`);
+    #: None at positions it did not touch (known frames, a fill frame whose mask is empty)
+    methods: list = dataclasses.field(default_factory=list)
+
+
+#: the words engines use in :attr:`EngineResult.methods`
+METHODS = {
+    "extrapolated": "the motion of the frames before continued",
+    "held": "a known frame repeated (freeze frame)",
+    "interpolated": "in-between of the frames on both sides, along their motion",
+    "dissolve": "a cross-dissolve of the frames on both sides (no motion followed)",
+    "propagated": "hidden pixels taken from other frames along their motion",
+    "inpainted": "hidden pixels made up from the pixels around them in the same frame",
+    "propagated+inpainted": "some hidden pixels taken from other frames, the rest made up around them",
+    "generated": "made by a generative model",
+}
 
 
 class Engine(abc.ABC):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..plan import FramePlan
-from ..io.anchor import anchor_to_plate
+from ..io.matching import anchor_to_plate
 from .base import CancelFn
 
 #: how far (working encoding) the model's and the flow's low bands may differ before the plate's detail fades out
@@ -114,8 +114,8 @@ class PlateFlow(NamedTuple):
     """The ``flow`` engine's result on a plan at plate size."""
 
     frames: np.ndarray  #: ``(T, H, W, 3)``
-    info: dict  #: its report (``FlowEngine.last_info``)
-    confidence: np.ndarray  #: ``(T, H, W)``, its trust in each pixel (``FlowEngine.last_confidence``)
+    info: dict  #: its report (the flow result's ``info``)
+    confidence: np.ndarray  #: ``(T, H, W)``, its trust in each pixel (the flow result's ``confidence``)
 
 
 def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
@@ -123,8 +123,8 @@ def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
     """The ``flow`` engine's result on ``plan`` at plate size, its report and its per-pixel trust."""
     from .classical.flow import FlowEngine
 
-    flow = FlowEngine()
-    return PlateFlow(flow.generate(plan, frames, masks, cancel=cancel), flow.last_info, flow.last_confidence)
+    result = FlowEngine().generate(plan, frames, masks, cancel=cancel)
+    return PlateFlow(result.frames, result.info, result.confidence)
 
 
 def whole_option(name: str, value, minimum: int) -> int:

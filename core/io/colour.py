@@ -50,15 +50,14 @@ from an engine; :meth:`ColourTransform.from_working` first limits them to
 ``+-W(peak)`` so they decode to ``+-peak`` (by default ``HALF_MAX``, the largest
 value a half-float EXR holds) rather than to infinity.
 
-Colour matching (:func:`match_colour`) works in the sRGB-encoded domain
-``E = R^-1(working)``, which equals the working encoding below the knee but is
-unbounded above it, so a correction can never push a highlight past the ceiling.
+Colour matching (:func:`shotfill.io.matching.match_colour`) and plate anchoring are in
+:mod:`shotfill.io.matching`.
 """
 from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -142,11 +141,6 @@ _SLOPE = _ENC_BREAK / _LIN_BREAK
 # R: 1 - _ROLL_SCALE / (e - _ROLL_SHIFT) above the knee.
 _ROLL_SCALE = (1.0 - KNEE) ** 2
 _ROLL_SHIFT = 2.0 * KNEE - 1.0
-
-MAX_MATCH_GAIN = 2.0
-""":func:`match_colour` changes a channel's contrast by at most this factor (or its inverse)."""
-
-_MATCH_SAMPLES = 1 << 18  # pixels per frame (at most) that the matching statistics look at
 
 
 # ---------------------------------------------------------------------------
@@ -369,89 +363,3 @@ class ColourTransform:
     def source_to_output(self, pixels: np.ndarray) -> np.ndarray:
         """Source space -> output space directly (new float32 array); bit-exact when they are equal."""
         return _apply(self._direct, _rgb(pixels))
-
-
-# ---------------------------------------------------------------------------
-# matching generated frames to the plate
-# ---------------------------------------------------------------------------
-def _robust_stats(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel median and interquartile range of ``(N, H, W, 3)`` pixels, pooled over N.
-
-    Large frames are sampled on a regular grid of at most ``_MATCH_SAMPLES`` pixels each.
-    """
-    _, h, w, _ = encoded.shape
-    stride = max(1, int(np.ceil(np.sqrt(h * w / _MATCH_SAMPLES))))
-    samples = encoded[:, ::stride, ::stride].reshape(-1, 3)
-    q1, median, q3 = np.quantile(samples, [0.25, 0.5, 0.75], axis=0).astype(np.float32)
-    return median, q3 - q1  # float32, so the per-pixel arithmetic on whole frames stays float32
-
-
-def match_colour(
-    frames: np.ndarray, reference: np.ndarray, *, strength: np.ndarray | float = 1.0
-) -> np.ndarray:
-    """Match each frame's colour statistics to the reference plate's.
-
-    A per-channel affine correction (a low-order grade) maps each frame's median
-    onto the reference's and scales its spread (interquartile range) to the
-    reference's, the gain bounded to ``[1 / MAX_MATCH_GAIN, MAX_MATCH_GAIN]``.
-    Medians and quartiles ignore the outliers (a specular, a new object) that a
-    mean and a standard deviation chase. The correction is computed and applied
-    in the unbounded sRGB-encoded domain under the working curve's roll-off, so
-    highlights stay below the ceiling. The result is blended with the input by
-    ``strength``: 0 returns the frame unchanged, 1 the full match.
-
-    Args:
-        frames: ``(T, H, W, 3)`` generated frames in the working encoding.
-        reference: ``(H, W, 3)`` or ``(K, H, W, 3)`` real plate frames in the
-            working encoding; K frames are pooled. Its size may differ from the frames'.
-        strength: a scalar, or one value per frame ``(T,)``, each in [0, 1].
-
-    Returns:
-        A new float32 ``(T, H, W, 3)`` array; the inputs are not modified.
-    """
-    frames = np.asarray(frames, dtype=np.float32)
-    reference = np.asarray(reference, dtype=np.float32)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
-    if reference.ndim == 3:
-        reference = reference[None]
-    if reference.ndim != 4 or reference.shape[-1] != 3:
-        raise ValueError(f"reference must be (H, W, 3) or (K, H, W, 3), got {reference.shape}")
-    weights = np.asarray(strength, dtype=np.float32)
-    if weights.ndim == 0:
-        weights = np.full(frames.shape[0], weights)
-    if weights.shape != (frames.shape[0],):
-        raise ValueError(f"strength must be a scalar or have shape ({frames.shape[0]},), got {weights.shape}")
-    if np.any(weights < 0) or np.any(weights > 1):
-        raise ValueError(f"strength must lie in [0, 1], got {strength}")
-
-    match = colour_matcher(reference)
-    out = np.empty_like(frames)
-    for t, weight in enumerate(weights):
-        if weight == 0:
-            out[t] = frames[t]
-            continue
-        matched = match(frames[t])
-        out[t] = matched if weight == 1 else frames[t] + weight * (matched - frames[t])
-    return out
-
-
-def colour_matcher(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """:func:`match_colour` for one frame at a time: the reference's statistics are measured once,
-    and the returned function maps an ``(H, W, 3)`` working-encoded frame to a new matched one
-    (float32). Long plate-size jobs match frame by frame without copies of the whole run.
-
-    ``reference``: ``(H, W, 3)`` or ``(K, H, W, 3)`` real plate frames in the working encoding.
-    """
-    reference = np.asarray(reference, dtype=np.float32)
-    ceiling = _ceiling(HALF_MAX)
-    ref_median, ref_spread = _robust_stats(_unroll(reference if reference.ndim == 4 else reference[None], ceiling))
-
-    def match(frame: np.ndarray) -> np.ndarray:
-        encoded = _unroll(frame, ceiling)
-        median, spread = _robust_stats(encoded[None])
-        gain = np.divide(ref_spread, spread, out=np.ones(3, np.float32), where=spread > 0)
-        gain = np.clip(gain, 1.0 / MAX_MATCH_GAIN, MAX_MATCH_GAIN)
-        return _roll_off(ref_median + (encoded - median) * gain)
-
-    return match

@@ -40,10 +40,10 @@ A Sora-style DiT over VAE latents, read top to bottom:
 6. **Final layer**: adaLN-modulated norm, a linear layer to patch pixels
    (zero at init), then unpatchify back to ``(B, C, T, H, W)``.
 
-The output is the flow-matching velocity ``noise - clean`` (see
-:mod:`shotfill.models.sampler`). Attention goes through
-``torch.nn.functional.scaled_dot_product_attention``; the projections are few
-and wide (one fused ``qkv`` linear per block) because that is what a CPU runs
+The output is the flow-matching velocity ``noise - clean`` (sampled by
+:mod:`shotfill.engines.dit.pipeline`, learnt with :mod:`shotfill.training.loss`).
+Attention goes through ``torch.nn.functional.scaled_dot_product_attention``; the
+projections are few and wide (one fused ``qkv`` linear per block) because that is what a CPU runs
 fastest.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ PSNR and SSIM (inside the region for fill), flicker
 to the truth's own flicker), the seam score at each cut between known and
 generated frames against the motion of the real frames of the window, and the
 engine's time per generated frame. Scores are those of the engine alone: the
-pipeline's colour anchoring (:mod:`shotfill.io.anchor`) is not applied.
+pipeline's colour anchoring (:func:`shotfill.io.matching.anchor_to_plate`) is not applied.
 
 The footage folder holds one shot per sub-folder::
 
@@ -40,12 +40,10 @@ Run it from the command line as ``shotfill eval FOOTAGE_DIR`` or
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
@@ -57,7 +55,7 @@ from . import metrics
 from ..io.colour import ColourTransform
 from ..engines import Engine, get_engine, parse_option
 from ..engines.base import ProgressFn
-from ..errors import InputError, ShotfillError
+from ..errors import InputError
 from ..io.media import MOVIE_SUFFIXES, open_source
 from ..plan import FramePlan, Role, TaskKind
 
@@ -285,7 +283,7 @@ def run_trial(engine: Engine, trial: Trial) -> tuple[dict, float]:
     hidden = trial.masks > 0
     given = np.where(hidden[..., None], 0.0, trial.truth).astype(np.float32)
     started = time.perf_counter()
-    out = engine.generate(trial.plan, given, trial.masks.copy(), seed=SEED)
+    out = engine.generate(trial.plan, given, trial.masks.copy(), seed=SEED).frames
     seconds = time.perf_counter() - started
     result = np.where(hidden[..., None], np.asarray(out, dtype=np.float32), trial.truth)
     scores = score(trial, result)
@@ -520,55 +518,3 @@ def run(footage_dir: str | Path, *, engines: Sequence[str] = DEFAULT_ENGINES,
         results.write(out)
     return results
 
-
-# -- command line ------------------------------------------------------------------
-def build_parser(prog: str = "shotfill eval") -> argparse.ArgumentParser:
-    def names(text: str) -> list[str]:
-        return [s.strip() for s in text.split(",") if s.strip()]
-
-    def counts(text: str) -> list[int]:
-        try:
-            return [int(s) for s in names(text)]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
-
-    p = argparse.ArgumentParser(
-        prog=prog, description="Quality benchmark: hide real frames of each shot, generate them "
-                               "with each engine, and score them against the truth.")
-    p.add_argument("footage", type=Path, help="folder of shots (see shotfill.quality.harness)")
-    p.add_argument("--engines", type=names, default=list(DEFAULT_ENGINES),
-                   help="engines to compare, comma separated (default: dit,flow,baseline); "
-                        "NAME:KEY=VALUE sets an engine option, e.g. dit:strength=0.5")
-    p.add_argument("--tasks", type=names, default=[t.value for t in DEFAULT_TASKS],
-                   help="tasks, comma separated (default: all of "
-                        + ",".join(t.value for t in DEFAULT_TASKS) + ")")
-    p.add_argument("--extend-frames", type=int, default=8, help="frames hidden by extend (default 8)")
-    p.add_argument("--bridge-frames", type=counts, default=[4, 12],
-                   help="gap lengths for bridge, comma separated (default 4,12)")
-    p.add_argument("--fill-frames", type=int, default=10, help="frames in a fill window (default 10)")
-    p.add_argument("--max-side", type=int, default=480,
-                   help="scale frames down so their long side is at most this (default 480)")
-    p.add_argument("--max-shots", type=int, default=None, help="evaluate only the first shots")
-    p.add_argument("--shots", type=names, default=None, help="evaluate only these shots, comma separated")
-    p.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
-                   help=f"folder for results.json and results.md, or a .json path (default ./{DEFAULT_OUT})")
-    return p
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "shotfill eval") -> int:
-    """Command line: run the benchmark, write the results and print the Markdown table."""
-    args = build_parser(prog).parse_args(argv)
-
-    def report(fraction: float, message: str) -> None:
-        print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
-
-    try:
-        results = run(args.footage, engines=args.engines, tasks=args.tasks, extend_frames=args.extend_frames,
-                      bridge_frames=args.bridge_frames, fill_frames=args.fill_frames,
-                      max_side=args.max_side, max_shots=args.max_shots, shots=args.shots,
-                      out=args.out, progress=report)
-    except ShotfillError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    print(results.to_markdown(), end="")
-    return 0

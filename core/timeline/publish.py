@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import opentimelineio as otio
+
 from ..errors import InputError
+from .load import load_edit
+from .writeback import Placement, write_back
 
 
 def publish(edit_path, results: list[dict], *, mode: str = "track", rate: float | None = None,
             export_format: str | None = None, out_path=None) -> Path:
     """Place finished results (``JobResult.to_dict()``) on a new version of the edit."""
-    import opentimelineio as otio
-
-    from . import Placement, load_edit, write_back
-
     placements = []
     for r in results:
         p = r.get("placement")

@@ -198,8 +198,6 @@ def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, t
     if "b" in sources and (sources["b"].width, sources["b"].height) != (a.width, a.height):
         warnings.append(f"shot B is {sources['b'].width}x{sources['b'].height}, shot A "
                         f"{a.width}x{a.height}: B is resized to A's size for the bridge")
-    if rate and hasattr(engine, "frame_rate") and "frame_rate" not in spec.engine_options:
-        engine.frame_rate = float(rate)  # models that take a frame rate get the timeline's, unless told
     out_dir = Path(spec.output.dir).expanduser().resolve()
     return ResolvedJob(spec=spec, engine=engine, plan=plan, sources=sources, mask_source=mask_source,
                        source_spaces=spaces, output_space=output_space, out_dir=out_dir, name=name,

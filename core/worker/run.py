@@ -24,9 +24,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..engines import Engine, check_cancel
+from ..engines import Engine, EngineResult, check_cancel
 from ..errors import ShotfillError
-from ..events import EventSink, ListSink, Progress
+from ..events import (EventSink, FrameEvent, ListSink, PreviewEvent, PreviewFramesEvent, Progress, ResultEvent,
+                      StageEvent, WarningEvent)
 from ..job import JobSpec
 from ..plan import Role
 from ..timeline.publish import publish
@@ -73,7 +74,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     progress.begin("prepare", f"job {spec.id}")
     job = resolve(spec, engine=engine)
     for w in job.warnings:
-        sink.emit({"event": "warning", "message": w})
+        sink.emit(WarningEvent(w))
     timings["prepare"] = time.monotonic() - t0
 
     plan = job.plan
@@ -99,28 +100,32 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
 
         t = time.monotonic()
         progress.begin("generate", f"engine {job.engine.name}")
-        result = job.engine.generate(plan, working, masks, prompt=spec.prompt or None, seed=spec.seed,
-                                     progress=progress.callback(), cancel=cancel)
-        result = np.asarray(result, dtype=np.float32)
+        generated = job.engine.generate(plan, working, masks, prompt=spec.prompt or None, seed=spec.seed,
+                                        frame_rate=float(job.rate) if job.rate else None,
+                                        progress=progress.callback(), cancel=cancel)
+        if not isinstance(generated, EngineResult):
+            raise ShotfillError(f"engine '{job.engine.name}' returned a {type(generated).__name__}, "
+                                "not an EngineResult")
+        result = np.asarray(generated.frames, dtype=np.float32)
         # what the engine had to change to run the plan (frames rounded to the model's count...)
-        for w in getattr(job.engine, "last_info", {}).get("warnings", []):
+        for w in generated.warnings:
             job.warnings.append(w)
-            sink.emit({"event": "warning", "message": w})
+            sink.emit(WarningEvent(w))
         if result.shape != working.shape:
             raise ShotfillError(f"engine '{job.engine.name}' returned shape {result.shape}, expected {working.shape}")
         timings["generate"] = time.monotonic() - t
-        for stage, seconds in getattr(job.engine, "last_info", {}).get("timings", {}).items():
+        for stage, seconds in generated.info.get("timings", {}).items():
             timings[f"generate.{stage}"] = seconds  # the engine's own breakdown (dit: encode, denoise...)
 
         t = time.monotonic()
         progress.begin("seam", "colour anchor and seam scores")
-        from ..io.anchor import anchor_to_plate
+        from ..io.matching import anchor_to_plate
         from ..quality.seam import seam_scores as score_seams
         result = anchor_to_plate(plan, working, result, masks)
         seam_scores = score_seams(plan, working, result)
         timings["seam"] = time.monotonic() - t
     else:
-        sink.emit({"event": "stage", "stage": "write", "message": "every frame is already written by this job"})
+        sink.emit(StageEvent("write", "every frame is already written by this job"))
         previous = previous_result(job)
         seam_scores = previous.get("seam_scores", {})
 
@@ -135,14 +140,14 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         path = job.frame_path(frame)
         if frame in done:
             skipped.append(frame)
-            sink.emit({"event": "frame", "frame": frame, "path": str(path), "skipped": True})
+            sink.emit(FrameEvent(frame, str(path), True))
         else:
             pixels = _output_pixels(transforms, pos, result, masks, originals, peak)
             write_exr(path, crop_to_window(pixels, job, windows), compression=spec.output.compression,
                       data_window=windows[0], display_window=windows[1],
                       attributes={**attrs, "shotfill.frame": int(frame)})
             written.append(frame)
-            sink.emit({"event": "frame", "frame": frame, "path": str(path), "skipped": False})
+            sink.emit(FrameEvent(frame, str(path), False))
         progress.update((i + 1) / len(written_positions))
     timings["write"] = time.monotonic() - t
 
@@ -170,24 +175,24 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
             return transforms["a"].to_working(originals[position])
 
         res.contact_sheet = str(write_contact_sheet(job, working, result, masks, before, sheet))
-        sink.emit({"event": "preview", "path": res.contact_sheet})
+        sink.emit(PreviewEvent(res.contact_sheet))
         res.preview_frames = write_preview_frames(job, working, result, masks, before, progress)
-        sink.emit({"event": "preview_frames", "frames": res.preview_frames})
+        sink.emit(PreviewFramesEvent.from_entries(res.preview_frames))
         timings["preview"] = time.monotonic() - t
     elif spec.output.preview:                         # resumed with nothing left to do
         if sheet.exists():
             res.contact_sheet = str(sheet)
-            sink.emit({"event": "preview", "path": res.contact_sheet})
+            sink.emit(PreviewEvent(res.contact_sheet))
         earlier = previous.get("preview_frames") or []
         if earlier and all(Path(p).is_file() for f in earlier for p in (f["after"], f["before"]) if p):
             res.preview_frames = earlier
-            sink.emit({"event": "preview_frames", "frames": res.preview_frames})
+            sink.emit(PreviewFramesEvent.from_entries(res.preview_frames))
 
     timings["total"] = time.monotonic() - t0
     res.timings = {k: round(v, 3) for k, v in timings.items()}
     write_result_file(job, res.to_dict())
     progress.finish()
-    sink.emit({"event": "result", **res.to_dict()})
+    sink.emit(ResultEvent(res.to_dict()))
     return res
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from ...errors import InputError
 from ...plan import FramePlan, TaskKind
+from ..base import CancelFn, Engine, EngineResult, ProgressFn, check_cancel, no_progress
 from . import _cv
-from ..base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
 
 
 class BaselineEngine(Engine):
@@ -35,7 +35,8 @@ class BaselineEngine(Engine):
         self.inpaint_radius = inpaint_radius
 
     def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+                 frame_rate: float | None = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None) -> EngineResult:
         self.check_plan(plan)
         _cv.check_window(plan, frames, masks)
         progress = progress or no_progress
@@ -43,15 +44,20 @@ class BaselineEngine(Engine):
         if plan.kind is TaskKind.BRIDGE:
             a, b, targets = _cv.bridge_layout(plan)
             jobs = [(p, lambda t=t: _cv.dissolve(frames[a], frames[b], t)) for p, t in targets]
+            method = "dissolve"
         elif plan.kind is TaskKind.FILL:
             hole = masks > _cv.HOLE_THRESHOLD
             jobs = [(p, lambda p=p: _cv.inpaint(frames[p], hole[p], self.inpaint_radius))
                     for p in _cv.fill_targets(plan, masks)]
+            method = "inpainted"
         else:
             context, targets = _cv.extension_layout(plan)
             jobs = [(p, lambda: frames[context[-1]]) for p, _ in targets]
+            method = "held"
+        methods: list = [None] * len(plan)
         for i, (position, make) in enumerate(jobs):
             check_cancel(cancel)
             out[position] = make()
+            methods[position] = method
             progress((i + 1) / len(jobs), f"{plan.kind.value}: frame {i + 1}/{len(jobs)}")
-        return out
+        return EngineResult(frames=out, methods=methods)

@@ -29,7 +29,7 @@ bridge
     frame at time ``t`` pulls A forward by ``t`` and B backward by ``1 - t``
     and blends them, weighted by ``1 - t`` and ``t`` times each side's
     confidence; per pixel, the result fades to the dissolve where neither side
-    is confident. ``last_info`` reports the confidence and the fallback taken.
+    is confident. The result's ``info`` reports the confidence and the fallback taken.
 
 fill
     Flow between consecutive frames is estimated on grey copies whose holes are
@@ -43,7 +43,7 @@ fill
     softened over ``feather`` pixels inside the hole only.
 
 confidence
-    After each :meth:`generate`, ``last_confidence`` (float32 ``(T, H, W)``,
+    The result's ``confidence`` (float32 ``(T, H, W)``,
     0..1) says how far the engine trusts each pixel of its own picture: 1 on
     known pixels; for an extension, how well the motion model foretold the
     last known frame where the pixel was carried from (a held-out hindcast,
@@ -64,7 +64,7 @@ import numpy as np
 from ...errors import InputError
 from ...plan import FramePlan, TaskKind
 from . import _cv
-from ..base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
+from ..base import CancelFn, Engine, EngineResult, ProgressFn, check_cancel, no_progress
 
 #: photometric residual (grey, 0..1) at which a flow vector's confidence has fallen to 1/e
 PHOTOMETRIC_SCALE = 0.05
@@ -91,9 +91,10 @@ class FlowEngine(Engine):
         feather: width in pixels of the softened seam inside a filled hole (0: none).
         inpaint_radius: Telea neighbourhood radius for what propagation cannot fill.
 
-    After each :meth:`generate`, ``last_info`` holds what the engine measured
-    and decided (for example ``{"bridge_flow_confidence": 0.2, "fallback": "dissolve"}``),
-    and ``last_confidence`` its per-pixel trust in its result (see the module docstring).
+    :meth:`generate` returns an :class:`~shotfill.engines.base.EngineResult` whose ``info`` holds
+    what the engine measured and decided (for example ``{"bridge_flow_confidence": 0.2,
+    "fallback": "dissolve"}``) and whose ``confidence`` is its per-pixel trust in its result (see
+    the module docstring).
     """
 
     name: ClassVar[str] = "flow"
@@ -114,27 +115,34 @@ class FlowEngine(Engine):
         self.fill_max_distance = fill_max_distance
         self.feather = feather
         self.inpaint_radius = inpaint_radius
-        self.last_info: dict = {}
-        self.last_confidence: np.ndarray | None = None
 
     def describe(self) -> dict:
         return {"engine": self.name, "model": f"opencv-{cv2.__version__} DIS medium", "model_sha256": ""}
 
     def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+                 frame_rate: float | None = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None) -> EngineResult:
         self.check_plan(plan)
         _cv.check_window(plan, frames, masks)
         progress = progress or no_progress
         out = np.array(frames, dtype=np.float32, copy=True)
         confidence = np.ones(frames.shape[:3], np.float32)
+        methods: list = [None] * len(plan)
         if plan.kind is TaskKind.BRIDGE:
-            self.last_info = self._bridge(plan, frames, out, confidence, progress, cancel)
+            info = self._bridge(plan, frames, out, confidence, progress, cancel)
+            for p in plan.generate_positions:
+                methods[p] = "dissolve" if info["fallback"] == "dissolve" else "interpolated"
         elif plan.kind is TaskKind.FILL:
-            self.last_info = self._fill(plan, frames, masks, out, confidence, progress, cancel)
+            info = self._fill(plan, frames, masks, out, confidence, progress, cancel)
+            for p in _cv.fill_targets(plan, masks):
+                tracked = confidence[p][masks[p] > _cv.HOLE_THRESHOLD]
+                methods[p] = ("propagated" if tracked.all() else "inpainted" if not tracked.any()
+                              else "propagated+inpainted")
         else:
-            self.last_info = self._extend(plan, frames, out, confidence, progress, cancel)
-        self.last_confidence = confidence
-        return out
+            info = self._extend(plan, frames, out, confidence, progress, cancel)
+            for p in plan.generate_positions:
+                methods[p] = "extrapolated"
+        return EngineResult(frames=out, confidence=confidence, info=info, methods=methods)
 
     # -- extend ---------------------------------------------------------------------
 

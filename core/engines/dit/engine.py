@@ -6,36 +6,45 @@ One generate call, read top to bottom:
    ``working_size`` (both sides multiples of the VAE's compression times the
    transformer's patch: 16 for the shipped model), aspect kept. Masks are scaled with it; a working
    pixel is generated when any plate pixel under it is.
-2. **Encode.** Frames go to [-1, 1] and through the VAE (tiled, so any size
-   works), pixel masks become latent masks (:meth:`ShotfillVAE.latent_mask`).
-3. **Denoise, in windows.** :func:`shotfill.models.sample` fills the generated
-   latents in context of the known ones (flow matching, Euler, a seeded
+2. **First guess.** The ``flow`` engine runs once, at plate size
+   (:func:`~shotfill.engines.working.plate_flow`): scaled to working size it is the first
+   guess the model refines (a strength below 1, or a guided model), and at plate size it
+   is the base of the ``correction`` output and the detail of the ``picture`` output.
+3. **Encode.** Frames go to [-1, 1] and through the VAE (tiled, so any size
+   works), pixel masks become latent masks (:meth:`ShotfillVAE.latent_mask`); the
+   guess is encoded the same way.
+4. **Denoise, in windows.** :class:`~shotfill.engines.dit.pipeline.ShotfillDiTPipeline`
+   fills the generated latents in context of the known ones (flow matching, Euler, a seeded
    ``torch.Generator``; progress and cancel every step). A plan longer than
    ``window`` frames runs as chained windows: each starts ``overlap`` frames
    before the first frame still to generate, so the previous window's last
    frames are its context. Extending backward runs the same chain with time
-   reversed. When windows chain, every window's frames are colour-matched to
-   the plan's *real* context frames (:func:`shotfill.io.colour.match_colour`)
+   reversed. Each window's generated frames are decoded; when windows chain, they are
+   colour-matched to the plan's *real* context frames (:func:`shotfill.io.matching.match_colour`)
    and re-encoded before they serve as context, so colour cannot drift from
    window to window.
-4. **Decode** the generated frames, and anchor their colour to the plate
-   (:func:`shotfill.io.anchor.anchor_to_plate`, as the pipeline does).
-5. **Detail at plate resolution.** The model's picture is upscaled to the
-   plate and split into bands by a Gaussian of ``detail_scale`` working pixels
-   (scaled to the plate): its low band is kept and its high band (which the
-   model, at its working size and through its small VAE, does not carry) is
-   replaced by the high band of the ``flow`` engine's result on the same plan,
-   which carries the plate's real detail along the measured motion from the
-   nearest real frame. Per pixel, that detail fades out where the two low
-   bands disagree (the model made something the plate does not show there),
-   leaving the model's own smooth picture rather than ghosted texture.
+5. **Compose at plate size**, as the ``output`` option says (:class:`DiTOutput`):
+
+   - ``correction``: the flow engine's plate-size result plus the model's change to the
+     guess, upscaled, weighted per pixel by the flow engine's distrust in its result;
+   - ``picture``: the model's picture, its colour anchored to the plate
+     (:func:`shotfill.io.matching.anchor_to_plate`, as the pipeline does), upscaled to the
+     plate and split into bands by a Gaussian of ``detail_scale`` working pixels (scaled
+     to the plate): its low band is kept and its high band (which the model, at its
+     working size and through its small VAE, does not carry) is replaced by the high band
+     of the flow engine's result, which carries the plate's real detail along the measured
+     motion from the nearest real frame. Per pixel, that detail fades out where the two
+     low bands disagree (the model made something the plate does not show there), leaving
+     the model's own smooth picture rather than ghosted texture.
 
 The pipeline copies known pixels back (bit-exact) and anchors the colour of
-the result to the plate; the engine returns the whole window. ``last_info``
-holds the working size, the windows and the time of each stage.
+the result to the plate; the engine returns the whole window in an
+:class:`~shotfill.engines.base.EngineResult` whose ``info`` holds the working size, the
+windows and the time of each stage.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
@@ -45,17 +54,16 @@ from typing import ClassVar, Optional
 import cv2
 import numpy as np
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 
-from ...io.colour import match_colour
+from ...io.matching import match_colour
 from ...errors import EngineUnavailableError, InputError
-from ...models import NUM_TRAIN_TIMESTEPS, ShotfillTransformer3DModel, ShotfillVAE, sample
 from ...plan import FramePlan, TaskKind
 from ...resources import RESOURCES
 from ..classical import _cv
-from ..base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
+from ..base import CancelFn, Engine, EngineResult, ProgressFn, check_cancel, no_progress
 from ..working import (PlateFlow, at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option,
                       working_size)
+from .pipeline import ShotfillDiTPipeline
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
@@ -63,14 +71,26 @@ SHIPPED_MODEL = RESOURCES / "dit"
 MANIFEST = "manifest.json"
 #: share of the progress bar the denoising takes (the rest: encode, decode, detail)
 DENOISE_SHARE = 0.8
+#: the stages ``info["timings"]`` reports, in this order
+STAGES = ("encode", "flow", "denoise", "decode", "detail")
+
+
+class DiTOutput(str, enum.Enum):
+    """What the engine makes at plate size (its ``output`` option, and a manifest's ``sampling.output``)."""
+
+    #: the model's own picture, with the plate's detail
+    PICTURE = "picture"
+    #: the flow engine's result plus the model's change to it, where the flow engine distrusts its result
+    CORRECTION = "correction"
 
 
 class DiTEngine(Engine):
     """The shotfill video DiT: extend, bridge and fill with one model.
 
     Args:
-        model: checkpoint folder (``vae/`` and ``transformer/``, each ``config.json`` +
-            safetensors, and ``manifest.json`` with their sha256); the shipped one by default.
+        model: checkpoint folder (``vae/``, ``transformer/`` and ``scheduler/``, with ``model_index.json``,
+            as :class:`~shotfill.engines.dit.pipeline.ShotfillDiTPipeline` saves them, and ``manifest.json``
+            with the sha256 of the weight files); the shipped one by default.
         working_size: long side, in pixels, the model runs at (a multiple of the VAE's compression
             times the transformer's patch size: 16 for the shipped model).
         steps: denoising steps.
@@ -81,9 +101,9 @@ class DiTEngine(Engine):
             working pixels, of the Gaussian that splits them.
         strength: noise level denoising starts from. 1 generates from pure noise; below 1 the
             ``flow`` engine's result, scaled to working size, is the first guess, noised to that
-            level, and the model refines it (see :func:`shotfill.models.sample`; the shipped model
-            is trained for this, :mod:`shotfill.training.train`). The flow engine runs once, at plate size,
-            for both the guess and the detail band. By default, the strength
+            level, and the model refines it (see :class:`~shotfill.engines.dit.pipeline.ShotfillDiTPipeline`;
+            the shipped model is trained for this, :mod:`shotfill.training.trainer`). The flow engine runs
+            once, at plate size, for both the guess and the detail band. By default, the strength
             the checkpoint's manifest recommends (``sampling.strength``), else 1.
         samples: denoise this many samples of the window at once (one batch, one seed) and keep
             their mean: an estimate of the expected frames given the guess, which scores better
@@ -92,13 +112,13 @@ class DiTEngine(Engine):
             module docstring); ``"correction"`` (needs a strength below 1): the ``flow`` engine's
             plate-size result plus the model's change to it (its decoded frames minus the decoded
             guess, upscaled), weighted per pixel by how little the flow engine trusts its result
-            (``1 - FlowEngine.last_confidence``): little where an extension's motion foretold the
+            (``1 -`` the flow result's ``confidence``): little where an extension's motion foretold the
             last real frame well, where a bridge followed the motion and on fill pixels tracked from
             a real frame; all of it on a dissolve or an inpainted pixel. So a right guess is
             kept, and the model mends what flow could not. The VAE's own error cancels
             out of the difference, and the detail is the flow result's own (``detail`` and
             ``detail_scale`` serve the ``picture`` output only). By default the manifest's
-            ``sampling.output``, else ``"picture"``.
+            ``sampling.output``, else ``"picture"``. A :class:`DiTOutput` or its value.
     """
 
     name: ClassVar[str] = "dit"
@@ -106,7 +126,7 @@ class DiTEngine(Engine):
 
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
-                 strength: float | None = None, samples: int | None = None, output: str | None = None):
+                 strength: float | None = None, samples: int | None = None, output: str | DiTOutput | None = None):
         whole_option("working_size", working_size, 1)
         whole_option("steps", steps, 1)
         whole_option("window", window, 2)
@@ -119,26 +139,26 @@ class DiTEngine(Engine):
         self.strength, self.samples, self.output = check_sampling(
             sampling.get("strength", 1.0) if strength is None else strength,
             sampling.get("samples", 1) if samples is None else samples,
-            sampling.get("output", "picture") if output is None else output)
+            sampling.get("output", DiTOutput.PICTURE.value) if output is None else output)
         self.working_size, self.steps, self.window, self.overlap, self.detail = (
             working_size, steps, window, overlap, bool(detail))
-        self.vae = ShotfillVAE.from_pretrained(self.model_dir / "vae", torch_dtype=torch.float32).eval()
-        self.transformer = ShotfillTransformer3DModel.from_pretrained(
-            self.model_dir / "transformer", torch_dtype=torch.float32).eval()
-        #: a model without text conditioning ignores prompts; the pipeline says so
+        self.pipeline = ShotfillDiTPipeline.from_pretrained(self.model_dir, dtype=torch.float32)
+        self.vae, self.transformer = self.pipeline.vae, self.pipeline.transformer
+        #: a model without text conditioning ignores prompts; the worker says so
         self.uses_prompt = self.transformer.config.text_dim > 0
         #: working sizes are multiples of this many pixels: one transformer patch
         self.multiple = self.vae.spatial_compression * max(self.transformer.config.patch_size[1:])
         if working_size % self.multiple:
             raise InputError(f"engine option working_size: must be a multiple of {self.multiple} for "
                              f"{self.model_dir}, got {working_size}")
-        self.last_info: dict = {}
 
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model_id, "model_sha256": self.checksum}
 
     def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+                 frame_rate: float | None = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None) -> EngineResult:
+        """The engine's result on the window (``frame_rate`` is not used: the model has no notion of it)."""
         self.check_plan(plan)
         _cv.check_window(plan, frames, masks)
         if prompt and self.uses_prompt:
@@ -148,54 +168,95 @@ class DiTEngine(Engine):
         progress = progress or no_progress
         timings: dict[str, float] = {}
         info: dict = {"prompt": "ignored: the model has no text conditioning"} if prompt else {}
-        height, width = frames.shape[1:3]
-        size = working_size(height, width, self.working_size, self.multiple)
-        info["working_size"] = [size[1], size[0]]
+        reverse = plan.kind is TaskKind.EXTEND_BACKWARD  # extending backward is extending forward, time reversed
+        correcting = self.output is DiTOutput.CORRECTION
 
-        # 1-2. Working size, encode
+        # 1. Working size
         start = time.monotonic()
+        size = working_size(*frames.shape[1:3], self.working_size, self.multiple)
+        info["working_size"] = [size[1], size[0]]
         small, small_masks = to_working(frames, masks, size)
-        pictures = _to_model(small)  # (1, 3, T, h, w)
-        pixel_mask = torch.from_numpy(small_masks)[None, None]  # (1, 1, T, h, w)
-        reverse = plan.kind is TaskKind.EXTEND_BACKWARD
-        if reverse:  # extending backward is extending forward with time reversed
-            pictures, pixel_mask = pictures.flip(2), pixel_mask.flip(2)
-        # only frames with a pixel to keep are encoded; the latents of wholly generated ones are never read
-        f = self.vae.spatial_compression
-        latents = torch.zeros(1, self.vae.config.latent_channels, len(plan), size[0] // f, size[1] // f)
-        kept = [t for t in range(len(plan)) if not bool(pixel_mask[0, 0, t].all())]
-        with torch.no_grad():
-            latents[:, :, kept] = self.vae.scale_latents(self.vae.tiled_encode(pictures[:, :, kept]).latent_dist.mode())
-        latent_mask = self.vae.latent_mask(pixel_mask)
         timings["encode"] = time.monotonic() - start
-        prior = flow = None
+
+        # 2. First guess: the flow engine, once, at plate size (also the correction's base and the detail band)
+        flow = None
         needs_guess = self.strength < 1.0 or self.transformer.config.guide
-        if needs_guess or self.detail:  # the flow engine, once, at plate size: the first guess and the detail band
+        if needs_guess or self.detail:
             start = time.monotonic()
             flow = plate_flow(plan, frames, masks, cancel)
             timings["flow"] = time.monotonic() - start
+
+        # 3. Encode the plate and the guess
         start = time.monotonic()
-        if needs_guess:  # the flow engine's picture at working size
-            guess = np.where(small_masks[..., None] > 0, to_working(flow.frames, masks, size)[0], small)
-            guess = _to_model(guess)
-            guess = guess.flip(2) if reverse else guess
-            touched = [t for t in range(len(plan)) if bool(latent_mask[0, 0, t].any())]
-            prior = latents.clone()
-            with torch.no_grad():
-                prior[:, :, touched] = self.vae.scale_latents(
-                    self.vae.tiled_encode(guess[:, :, touched]).latent_dist.mode())
+        pictures = _to_model(small)  # (1, 3, T, h, w)
+        pixel_mask = torch.from_numpy(small_masks)[None, None]  # (1, 1, T, h, w)
+        if reverse:
+            pictures, pixel_mask = pictures.flip(2), pixel_mask.flip(2)
+        latents = self._encode_plate(pictures, pixel_mask, size)
+        latent_mask = self.vae.latent_mask(pixel_mask)
+        prior = None
+        if needs_guess:
+            prior = self._encode_guess(flow, small, small_masks, masks, size, latents, latent_mask, reverse)
         timings["encode"] += time.monotonic() - start
         check_cancel(cancel)
 
-        # 3-4. Denoise in chained windows, decode
+        # 4. Denoise in chained windows, decoding each window's new frames
         windows = plan_windows(latent_mask[0, 0].flatten(1).amax(1).numpy() > 0, self.window, self.overlap)
         info["windows"] = [list(w) for w in windows]
         real_context = small[plan.known_positions] if plan.kind is not TaskKind.FILL else None
+        decoded, change = self._denoise_windows(windows, pictures, latents, latent_mask, prior, real_context,
+                                                correcting, seed, timings, progress, cancel)
+        if reverse:
+            decoded = decoded.flip(2)
+            change = None if change is None else change.flip(2)
+
+        # 5. Compose at plate size: the flow result corrected, or the model's picture with the plate's detail
+        start = time.monotonic()
+        if correcting:
+            result, info["correction"] = _corrected(plan, flow, change, small_masks, masks)
+        else:
+            result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
+                                           detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
+                                           flow_result=flow)
+            if detail_info:
+                info["detail"] = detail_info
+        timings["detail"] = time.monotonic() - start
+        progress(1.0, "done")
+
+        info["timings"] = {stage: round(timings[stage], 3) for stage in STAGES if stage in timings}
+        return EngineResult(frames=np.asarray(result, dtype=np.float32), info=info, warnings=[])
+
+    def _encode_plate(self, pictures: torch.Tensor, pixel_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Latents ``(1, C, T, h/f, w/f)`` of the plate: only frames with a pixel to keep are encoded (the
+        latents of wholly generated ones are never read, and stay 0)."""
+        f = self.vae.spatial_compression
+        latents = torch.zeros(1, self.vae.config.latent_channels, pictures.shape[2], size[0] // f, size[1] // f)
+        kept = [t for t in range(pictures.shape[2]) if not bool(pixel_mask[0, 0, t].all())]
+        latents[:, :, kept] = self.pipeline.encode_pictures(pictures[:, :, kept])
+        return latents
+
+    def _encode_guess(self, flow: PlateFlow, small: np.ndarray, small_masks: np.ndarray, masks: np.ndarray,
+                      size: tuple[int, int], latents: torch.Tensor, latent_mask: torch.Tensor,
+                      reverse: bool) -> torch.Tensor:
+        """The first guess's latents: the flow engine's picture at working size where generated, encoded in
+        every frame with a generated latent; the plate's latents elsewhere."""
+        guess = np.where(small_masks[..., None] > 0, to_working(flow.frames, masks, size)[0], small)
+        guess = _to_model(guess)
+        guess = guess.flip(2) if reverse else guess
+        touched = [t for t in range(latents.shape[2]) if bool(latent_mask[0, 0, t].any())]
+        prior = latents.clone()
+        prior[:, :, touched] = self.pipeline.encode_pictures(guess[:, :, touched])
+        return prior
+
+    def _denoise_windows(self, windows: list[tuple[int, int]], pictures: torch.Tensor, latents: torch.Tensor,
+                         latent_mask: torch.Tensor, prior: torch.Tensor | None, real_context: np.ndarray | None,
+                         correcting: bool, seed: int, timings: dict, progress: ProgressFn,
+                         cancel: Optional[CancelFn]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the pipeline on each window in turn (``latents`` are filled in place); return the decoded
+        pictures ``(1, 3, T, h, w)`` and, when ``correcting``, the model's change to the decoded guess."""
         chained = len(windows) > 1 and real_context is not None and len(real_context) > 0
         generator = torch.Generator().manual_seed(seed)
-        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
         decoded = pictures.clone()
-        correcting = self.output == "correction"
         change = torch.zeros_like(pictures) if correcting else None
         # what the model returns when it changes nothing: the guess where generated, the plate's latents elsewhere
         unchanged = torch.where(latent_mask > 0, prior, latents) if correcting else None
@@ -211,60 +272,40 @@ class DiTEngine(Engine):
             start = time.monotonic()
             window_mask = todo[:, :, span]
             k = self.samples  # k samples in one batch, then their mean
-            latents[:, :, span] = sample(
-                self.transformer, known_latents=latents[:, :, span].repeat(k, 1, 1, 1, 1),
-                generate_mask=window_mask.repeat(k, 1, 1, 1, 1), scheduler=scheduler, num_steps=self.steps,
-                generator=generator, prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
-                strength=self.strength, progress=window_progress, cancel=cancel).mean(0, keepdim=True)
+            latents[:, :, span] = self.pipeline(
+                latents[:, :, span].repeat(k, 1, 1, 1, 1), window_mask.repeat(k, 1, 1, 1, 1),
+                num_inference_steps=self.steps, generator=generator,
+                prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
+                strength=self.strength, progress=window_progress, cancel=cancel, output_type="latent",
+            ).latents.mean(0, keepdim=True)
             timings["denoise"] += time.monotonic() - start
 
             start = time.monotonic()
             new = [first + t for t in range(last - first) if bool(window_mask[0, 0, t].any())]
-            with torch.no_grad():
-                pictures_new = self.vae.tiled_decode(self.vae.unscale_latents(latents[:, :, new])).sample
-                if correcting:  # the model's change to the guess, in pictures (the VAE's error cancels)
-                    change[:, :, new] = pictures_new - self.vae.tiled_decode(
-                        self.vae.unscale_latents(unchanged[:, :, new])).sample
+            pictures_new = self.pipeline.decode_latents(latents[:, :, new])
+            if correcting:  # the model's change to the guess, in pictures (the VAE's error cancels)
+                change[:, :, new] = pictures_new - self.pipeline.decode_latents(unchanged[:, :, new])
             if chained:  # anchor to the real plate, and make the next window's context from the anchored frames
-                anchored = match_colour(_from_model(pictures_new), real_context)
-                pictures_new = _to_model(anchored)
-                with torch.no_grad():
-                    latents[:, :, new] = self.vae.scale_latents(self.vae.tiled_encode(pictures_new).latent_dist.mode())
+                pictures_new = _to_model(match_colour(_from_model(pictures_new), real_context))
+                latents[:, :, new] = self.pipeline.encode_pictures(pictures_new)
             decoded[:, :, new] = pictures_new
             todo[:, :, new] = 0
             timings["decode"] += time.monotonic() - start
-
-        if reverse:
-            decoded = decoded.flip(2)
-            change = None if change is None else change.flip(2)
-
-        # 5. Back to plate size: the flow result corrected, or the model's picture with the plate's detail
-        start = time.monotonic()
-        if correcting:
-            result, info["correction"] = _corrected(plan, flow, change, small_masks, masks)
-        else:
-            result, detail_info = at_plate(plan, frames, masks, small, small_masks, _from_model(decoded),
-                                           detail=self.detail, detail_scale=self.detail_scale, cancel=cancel,
-                                           flow_result=flow)
-            if detail_info:
-                info["detail"] = detail_info
-        timings["detail"] = time.monotonic() - start
-        progress(1.0, "done")
-
-        info["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        self.last_info = info
-        return np.asarray(result, dtype=np.float32)
+        return decoded, change
 
 
-def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, str]:
-    """``(strength, samples, output)`` checked as the engine's options (``where`` names them in errors)."""
+def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, DiTOutput]:
+    """``(strength, samples, output)`` checked as the engine's options (``where`` names them in errors);
+    ``output`` a :class:`DiTOutput` or its value, returned as a :class:`DiTOutput`."""
     if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
         raise InputError(f"{where} strength: expected a number in (0, 1], got {strength!r}")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise InputError(f"{where} samples: expected a whole number of at least 1, got {samples!r}")
-    if output not in ("picture", "correction"):
-        raise InputError(f"{where} output: expected 'picture' or 'correction', got {output!r}")
-    if output == "correction" and strength >= 1:
+    try:
+        output = DiTOutput(output)
+    except ValueError:
+        raise InputError(f"{where} output: expected 'picture' or 'correction', got {output!r}") from None
+    if output is DiTOutput.CORRECTION and strength >= 1:
         raise InputError(f"{where} output: 'correction' refines the flow result, so it needs a strength below 1")
     return float(strength), samples, output
 

@@ -17,14 +17,14 @@ One generate call, read top to bottom:
    overlap the frames before them (after them, extending backward). Each window's
    frame count is rounded *up* to what the model takes (``frame_step * k + 1``: 4k+1
    for Wan, 8k+1 for LTX) by adding frames to generate at the window's far end,
-   which are dropped afterwards; ``last_info["warnings"]`` says so. Every window's
+   which are dropped afterwards; the result's ``warnings`` say so. Every window's
    new frames are colour-matched to the plan's *real* frames before they serve as the
    next window's context, so colour cannot drift from window to window.
 4. **Frame rate.** One model frame is one timeline frame: the known frames are given
    at the timeline's rate and the generated ones must interleave with them, so nothing
    is resampled. A model trained at another rate (Wan: 16 fps) sees motion at the
    timeline's speed and continues the context's motion; ``frame_rate`` is passed to
-   models that take it (LTX's rotary positions), and ``last_info`` records both rates.
+   models that take it (LTX's rotary positions), and the result's ``info`` records both rates.
 5. **Plate size** comes back by the same path as the ``dit`` engine
    (:func:`shotfill.engines.working.at_plate`): colour anchored to the plate, upscaled,
    the plate's fine detail carried along the ``flow`` engine's motion.
@@ -44,11 +44,11 @@ from typing import Any, ClassVar, Iterator, Optional
 
 import numpy as np
 
-from ...io.colour import match_colour
+from ...io.matching import match_colour
 from ...errors import EngineUnavailableError, InputError, OutOfMemoryError
 from ...plan import FramePlan, TaskKind
 from ..classical import _cv
-from ..base import CancelFn, Engine, ProgressFn, check_cancel, no_progress
+from ..base import CancelFn, Engine, EngineResult, ProgressFn, check_cancel, no_progress
 from ..working import at_plate, plan_windows, positive_option, to_working, whole_option, working_size
 
 #: ``--memory`` modes, least saving first; the trade-offs, as ``shotfill engines`` and the README show them
@@ -67,6 +67,8 @@ MEMORY_MODES = {
 NEXT_MODE = {"gpu": "offload", "offload": "group", "group": "sequential"}
 #: share of the progress bar the windows take (the rest: plate size and detail)
 WINDOWS_SHARE = 0.9
+#: the frame rate models that take one are told when neither the engine option nor the call gives one
+DEFAULT_FRAME_RATE = 24.0
 
 
 class PretrainedEngine(Engine):
@@ -90,7 +92,8 @@ class PretrainedEngine(Engine):
         window: most frames one pipeline call takes (``frame_step * k + 1``).
         overlap: frames of context each chained window takes from the one before (the engine's
             default when None).
-        frame_rate: the timeline's frame rate, for models that take one.
+        frame_rate: the frame rate models that take one are told; by default the timeline's (the
+            ``frame_rate`` of each generate call), 24 when that is not known.
         negative_prompt: what to steer away from, when guiding.
         detail: carry the plate's fine detail into generated frames (as the ``dit`` engine does).
         detail_scale: sigma, in working pixels, of the band split between model and plate detail.
@@ -113,7 +116,7 @@ class PretrainedEngine(Engine):
     def __init__(self, model: str | Path | None = None, manifest: str | Path | None = None,
                  memory: str = "auto", attention: str | None = None, working_size: int | None = None,
                  steps: int | None = None, guidance_scale: float | None = None, window: int | None = None,
-                 overlap: int | None = None, frame_rate: float = 24.0, negative_prompt: str = "",
+                 overlap: int | None = None, frame_rate: float | None = None, negative_prompt: str = "",
                  detail: bool = True, detail_scale: float = 2.0):
         import importlib.util
 
@@ -139,7 +142,8 @@ class PretrainedEngine(Engine):
         if self.overlap >= self.window:
             raise InputError(f"engine options: overlap ({self.overlap}) must be smaller than window ({self.window})")
         self.guidance_scale = positive_option("guidance_scale", given(guidance_scale, self.default_guidance))
-        self.frame_rate = positive_option("frame_rate", frame_rate)
+        #: the frame rate the engine was told to use, whatever the timeline's (None: the timeline's)
+        self.frame_rate = None if frame_rate is None else positive_option("frame_rate", frame_rate)
         self.detail_scale = positive_option("detail_scale", detail_scale)
         self.detail, self.negative_prompt = bool(detail), str(negative_prompt)
         if memory not in MEMORY_MODES:
@@ -154,7 +158,6 @@ class PretrainedEngine(Engine):
         apply_memory_mode(self.pipe, self.memory)
         if attention:
             self.pipe.transformer.set_attention_backend(attention)
-        self.last_info: dict = {}
 
     # -- what a subclass provides ------------------------------------------------------
     @abc.abstractmethod
@@ -162,16 +165,16 @@ class PretrainedEngine(Engine):
         """The diffusers pipeline, loaded from ``folder`` only (``local_files_only``), in ``dtype``."""
 
     @abc.abstractmethod
-    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator,
-                   progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
+    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator, frame_rate: float,
+                   report: dict, warnings: list, progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
         """Generate one window at working size.
 
         ``frames`` ``(T, h, w, 3)`` clipped to [0, 1] (the models' range; known pixels go back
         into the result from the plate, unclipped), ``T = frame_step * k + 1``; generated pixels
         hold zeros. ``masks`` ``(T, h, w)`` of 0 and 1 (1 = generate). Returns ``(T, h, w, 3)``
-        float32 pictures in [0, 1]; only the masked pixels are used. ``self.last_info`` is the
-        report of the generate call in progress: add notes to it (its ``"warnings"`` list reaches
-        the job's events).
+        float32 pictures in [0, 1]; only the masked pixels are used. ``frame_rate`` is the rate to
+        tell a model that takes one; ``report`` is the ``info`` of the generate call in progress and
+        ``warnings`` its warnings (they reach the job's events): add notes to them.
         """
 
     # -- the engine interface ----------------------------------------------------------
@@ -180,7 +183,8 @@ class PretrainedEngine(Engine):
                 "model_sha256": self.model.checksum}
 
     def generate(self, plan: FramePlan, frames, masks, *, prompt: str | None = None, seed: int = 0,
-                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None):
+                 frame_rate: float | None = None, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelFn] = None) -> EngineResult:
         import torch
 
         self.check_plan(plan)
@@ -188,10 +192,10 @@ class PretrainedEngine(Engine):
         progress = progress or no_progress
         height, width = frames.shape[1:3]
         size = working_size(height, width, self.working_size, self.size_multiple)
-        info: dict = {"working_size": [size[1], size[0]], "memory": self.memory, "warnings": [],
-                      "frame_rate": {"timeline": self.frame_rate,
-                                     "model_native": self.model.entry.native_frame_rate}}
-        self.last_info = info
+        rate = self.frame_rate or frame_rate or DEFAULT_FRAME_RATE
+        info: dict = {"working_size": [size[1], size[0]], "memory": self.memory,
+                      "frame_rate": {"timeline": rate, "model_native": self.model.entry.native_frame_rate}}
+        warnings: list[str] = []
         timings = {"windows": 0.0}
         small, small_masks = to_working(frames, masks, size)
         backward = plan.kind is TaskKind.EXTEND_BACKWARD
@@ -214,11 +218,12 @@ class PretrainedEngine(Engine):
                 padded, padded_masks, keep = pad_frames(current[span], todo[span], self.frame_step,
                                                         at_start=backward)
                 if len(padded) != last - first:
-                    info["warnings"].append(
+                    warnings.append(
                         f"window {index + 1}: {last - first} frames rounded up to {len(padded)} "
                         f"({self.name} takes {self.frame_step}k+1); the extra frames are generated and dropped")
                 pictures = self.run_window(np.clip(padded, 0.0, 1.0), padded_masks, prompt=prompt or "",
-                                           generator=generator, progress=window_progress, cancel=cancel)[keep]
+                                           generator=generator, frame_rate=rate, report=info, warnings=warnings,
+                                           progress=window_progress, cancel=cancel)[keep]
                 new = [first + t for t in range(last - first) if todo[first + t].any()]
                 generated = pictures[[t - first for t in new]]
                 if chained:  # anchored to the real plate before it serves as the next window's context
@@ -238,7 +243,7 @@ class PretrainedEngine(Engine):
         timings["detail"] = time.monotonic() - start
         info["timings"] = {k: round(v, 3) for k, v in timings.items()}
         progress(1.0, "done")
-        return result
+        return EngineResult(frames=result, info=info, warnings=warnings)
 
     def step_callback(self, total_steps: int, progress: ProgressFn, cancel: Optional[CancelFn]):
         """A diffusers ``callback_on_step_end`` reporting progress and stopping on cancel.

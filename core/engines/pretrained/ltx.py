@@ -32,8 +32,8 @@ asserts it; diffusers' rounds down silently, which would put those frames at the
 - The pipeline runs the smallest ``8k+1`` frames that reach the last generated frame and the end
   of the last condition; pipeline frames beyond the window are generated and dropped.
 
-``last_info["conditioning"]`` records each window's layout, and a window whose known frames were
-not all shown adds a warning to ``last_info["warnings"]``. Before the generated frames, context
+The result's ``info["conditioning"]`` records each window's layout, and a window whose known
+frames were not all shown adds a warning to the result's ``warnings``. Before the generated frames, context
 and overlap of ``8k+1`` frames (9, 17, 25, ...) leave none over; after them, up to 7 of the
 farthest can be, unless the cut falls on a multiple of 8. Only the generated frames of the
 model's output are used: the known frames are copied back from the plate, bit-exact.
@@ -42,7 +42,7 @@ model's output are used: the known frames are copied back from the plate, bit-ex
 positions measure time in seconds (frame index / ``frame_rate``), and ``frame_rate=`` is the
 timeline's rate, so the model is told the real time between the frames it sees and continues
 the context's motion at the timeline's speed. LTX-Video is made for 24 fps video (diffusers'
-default ``frame_rate`` is 25). ``last_info["frame_rate"]`` records the timeline's rate and the
+default ``frame_rate`` is 25). The result's ``info["frame_rate"]`` records the timeline's rate and the
 model's native one (the manifest's ``native_frame_rate``).
 
 **Settings** as LTX-Video's recommendations for its timestep-aware VAE (0.9.1 and later, in
@@ -186,21 +186,21 @@ class LTXEngine(PretrainedEngine):
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
-    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator,
-                   progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
+    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator, frame_rate: float,
+                   report: dict, warnings: list, progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
         conditioning = plan_conditioning(~masks.reshape(len(masks), -1).any(axis=1), self.frame_step)
-        layouts = self.last_info.setdefault("conditioning", [])
+        layouts = report.setdefault("conditioning", [])
         layouts.append(conditioning.to_dict())
         if conditioning.unshown:
-            self.last_info["warnings"].append(
+            warnings.append(
                 f"window {len(layouts)}: {conditioning.unshown} known frames, the farthest from the cut, are not "
                 f"shown to the model (LTX conditions are {self.frame_step}k+1 frames long and start on a "
                 f"multiple of {self.frame_step})")
-        return self.run_pipeline(frames, conditioning, prompt=prompt, generator=generator, progress=progress,
-                                 cancel=cancel)
+        return self.run_pipeline(frames, conditioning, prompt=prompt, generator=generator, frame_rate=frame_rate,
+                                 progress=progress, cancel=cancel)
 
     def run_pipeline(self, frames: np.ndarray, conditioning: Conditioning, *, prompt: str, generator,
-                     progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
+                     frame_rate: float, progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
         """One pipeline call for a window laid out as ``conditioning``; ``(T, h, w, 3)`` pictures.
 
         ``frames`` come clipped to [0, 1] (:meth:`PretrainedEngine.run_window`; diffusers reads a
@@ -216,7 +216,7 @@ class LTXEngine(PretrainedEngine):
         height, width = frames.shape[1:3]
         output = self.pipe(
             conditions=conditions, prompt=prompt, negative_prompt=self.negative_prompt,
-            height=height, width=width, num_frames=conditioning.num_frames, frame_rate=self.frame_rate,
+            height=height, width=width, num_frames=conditioning.num_frames, frame_rate=frame_rate,
             num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
             image_cond_noise_scale=self.image_cond_noise_scale, decode_timestep=self.decode_timestep,
             decode_noise_scale=self.decode_noise_scale, generator=generator, output_type="np",

@@ -29,8 +29,8 @@ timeline's rate and the generated frames must fall between and after them on tim
 numbers, so nothing is resampled. Wan is trained on 16 fps clips and its pipeline takes no
 frame rate (its rotary positions count frames), so there is nothing to pass: on a 24 fps
 plate the model sees each frame's motion at the plate's speed and continues it, and a window
-of 81 frames spans 3.4 s of the timeline instead of Wan's 5 s. ``last_info["frame_rate"]``
-records both rates.
+of 81 frames spans 3.4 s of the timeline instead of Wan's 5 s. The result's
+``info["frame_rate"]`` records both rates.
 
 The model folder is a diffusers-format Wan2.1-VACE checkpoint (``Wan-AI/Wan2.1-VACE-1.3B-diffusers``
 or ``-14B-diffusers``), checked against its manifest entry; the scheduler the folder ships is
@@ -99,8 +99,8 @@ class WanVACEEngine(PretrainedEngine):
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
-    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator,
-                   progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
+    def run_window(self, frames: np.ndarray, masks: np.ndarray, *, prompt: str, generator, frame_rate: float,
+                   report: dict, warnings: list, progress: ProgressFn, cancel: Optional[CancelFn]) -> np.ndarray:
         """One pipeline call on a window: kept pixels as they are, pixels to generate grey with mask 1."""
         count, height, width = masks.shape
         generate = masks[..., None] > 0

@@ -1,41 +1,21 @@
-"""The pretrained-model store: a shipped manifest, local folders, checksums, downloads.
-
-The ``wan-vace`` and ``ltx`` engines run open video models through diffusers' pipelines. shotfill
-loads such a model only from a local folder in diffusers format, and only after checking it
-against a manifest entry (``resources/models.json``, or a studio's own with ``manifest=``):
-
-- **safetensors only**: a folder holding weights in a pickle-based format (``*.bin``, ``*.pt``,
-  ``*.pth``, ``*.ckpt``, ``*.pkl``) is refused, whatever else it holds;
-- **complete**: every file of the model is there. When the entry pins its file list
-  (``"files_pinned": true``) that list is the model; otherwise ``model_index.json`` names the
-  components, and each needs its config and its weights (every shard its ``*.safetensors.index.json``
-  lists) -- see :func:`component_files`;
-- **checksum-matching**: sizes are compared first (cheap), then every file's sha256 is recomputed.
-  A checksum comes from the manifest when it pins one (``"sha256": null`` means that release does
-  not pin it), else from the ``.shotfill-download.json`` record that :func:`download` writes after
-  checking each file against the Hugging Face Hub. A file with neither is refused.
-
-Models live in :func:`models_dir`, one folder per manifest entry (``models_dir() / name``).
-Nothing downloads implicitly: only :func:`download` (``shotfill models download NAME``) touches
-the network.
+"""Checking a model folder: safetensors only (pickle-based weights refused), every file there
+(:func:`component_files`), sizes, then every sha256 against the manifest or the download record,
+with a verified stamp so engines need not rehash unchanged files; and pinning a folder one trusts
+(:func:`record_entry`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Mapping
 
-from ...errors import EngineUnavailableError, InputError
-from ...resources import RESOURCES
+from ....errors import EngineUnavailableError
+from .manifest import (GPU_MODES, ModelCheckError, ModelEntry, _check_file_spec, _check_relative, _entry,
+                       _write_json_atomic, is_present, load_manifest, models_dir)
 
-#: the manifest that ships with shotfill
-MANIFEST = RESOURCES / "models.json"
-MANIFEST_VERSION = 1
-#: written into a model folder by :func:`download`, once every file matched the hub
+#: written into a model folder by :func:`~shotfill.engines.pretrained.store.download`, once every file matched the hub
 DOWNLOAD_RECORD = ".shotfill-download.json"
 RECORD_VERSION = 1
 #: what the last complete check of a folder found: each file's size, modification time and sha256
@@ -44,184 +24,8 @@ VERIFIED_STAMP = ".shotfill-verified.json"
 CHUNK_BYTES = 8 << 20
 #: pickle-based weight formats: never loaded, and a folder holding one is refused
 FORBIDDEN_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-#: the ways an engine can place a model on the GPU, as keys of ``gpu_memory_gib``
-GPU_MODES = ("gpu", "offload", "group", "sequential")
-#: what :func:`download` fetches from the component folders of an entry that does not pin its
-#: file list (configs, weights, tokenizer vocabularies); nothing outside those folders but
-#: ``model_index.json`` (repositories also keep single-file checkpoints and media at their root)
-COMPONENT_SUFFIXES = (".json", ".safetensors", ".txt", ".model")
 
 ProgressFn = Callable[[float, str], None]
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class ModelCheckError(InputError):
-    """A model folder or manifest is not what it must be; the message names the folder and the file."""
-
-
-class HubUnreachableError(InputError):
-    """The Hugging Face Hub cannot be reached (offline machine, ``HF_HUB_OFFLINE``, no network)."""
-
-
-# ---------------------------------------------------------------------------
-# the manifest
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelEntry:
-    """One model of a manifest.
-
-    ``files`` maps a path relative to the model folder to ``{"size": int | None, "sha256": str | None}``;
-    ``None`` means the release does not pin that value. ``files_pinned`` says whether ``files`` is the
-    model's complete file list, or only the files whose values are known.
-    """
-
-    name: str
-    engine: str
-    pipeline: str
-    repo_id: str | None
-    revision: str | None
-    licence: str
-    files: dict[str, dict]
-    files_pinned: bool
-    size_bytes: int | None = None
-    download_gb: float | None = None
-    gpu_memory_gib: dict[str, float | None] = field(default_factory=dict)
-    native_frame_rate: float | None = None
-    max_frames: int | None = None
-    resolution: str | None = None
-    source: str = ""
-    #: how the ``gpu_memory_gib`` figures were made ("measured ..." or "estimated ..."); shown with them
-    gpu_memory_basis: str = ""
-
-    @classmethod
-    def from_dict(cls, name: str, data: Mapping, where: str) -> "ModelEntry":
-        """Build and check an entry; ``where`` (the manifest path) prefixes every error."""
-        at = f"{where}: model '{name}'"
-        if not isinstance(data, Mapping):
-            raise ModelCheckError(f"{at}: must be an object")
-        for key in ("engine", "pipeline", "licence"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise ModelCheckError(f"{at}: field '{key}' must be a non-empty string")
-        for key in ("repo_id", "revision"):
-            if key not in data or not isinstance(data[key], (str, type(None))):
-                raise ModelCheckError(f"{at}: field '{key}' must be a string or null")
-        if not isinstance(data.get("files_pinned"), bool):
-            raise ModelCheckError(f"{at}: field 'files_pinned' must be true or false")
-        files = data.get("files")
-        if not isinstance(files, Mapping) or (data["files_pinned"] and not files):
-            raise ModelCheckError(f"{at}: field 'files' must be an object naming the model's files")
-        unknown = set(data) - (set(cls.__dataclass_fields__) - {"name"})
-        if unknown:
-            raise ModelCheckError(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
-        for key, kind in (("size_bytes", int), ("max_frames", int), ("download_gb", (int, float)),
-                          ("native_frame_rate", (int, float))):
-            _check_optional_number(data.get(key), kind, f"{at}: field '{key}'")
-        gpu = data.get("gpu_memory_gib", {})
-        if not isinstance(gpu, Mapping) or not set(gpu) <= set(GPU_MODES):
-            raise ModelCheckError(f"{at}: field 'gpu_memory_gib' takes the keys {', '.join(GPU_MODES)}")
-        for mode, gib in gpu.items():
-            _check_optional_number(gib, (int, float), f"{at}: gpu_memory_gib '{mode}'")
-        return cls(name=name, engine=data["engine"], pipeline=data["pipeline"], repo_id=data["repo_id"],
-                   revision=data["revision"], licence=data["licence"],
-                   files={path: _check_file_spec(path, spec, at) for path, spec in files.items()},
-                   files_pinned=data["files_pinned"], size_bytes=data.get("size_bytes"),
-                   download_gb=data.get("download_gb"), gpu_memory_gib=dict(gpu),
-                   native_frame_rate=data.get("native_frame_rate"), max_frames=data.get("max_frames"),
-                   resolution=data.get("resolution"), source=data.get("source", ""),
-                   gpu_memory_basis=str(data.get("gpu_memory_basis", "")))
-
-    @property
-    def size_text(self) -> str:
-        """The download size for people: exact when pinned, else the hub's rounded figure."""
-        if self.size_bytes is not None:
-            return f"{self.size_bytes / 1e9:.1f} GB"
-        if self.download_gb is not None:
-            return f"about {self.download_gb:.0f} GB"
-        return "size unknown"
-
-    @property
-    def gpu_memory_text(self) -> str:
-        known = {mode: self.gpu_memory_gib.get(mode) for mode in GPU_MODES}
-        if all(v is None for v in known.values()):
-            return "not measured"
-        text = " / ".join(f"{mode} {'?' if v is None else f'{v:g}'}" for mode, v in known.items()) + " GiB"
-        return f"{text} ({self.gpu_memory_basis.split()[0]})" if self.gpu_memory_basis else text
-
-
-def _check_optional_number(value, kind, what: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value < 0):
-        raise ModelCheckError(f"{what} must be a non-negative number or null")
-
-
-def _check_file_spec(path: str, spec, at: str) -> dict:
-    _check_relative(path, at)
-    if not isinstance(spec, Mapping) or set(spec) != {"size", "sha256"}:
-        raise ModelCheckError(f"{at}: file '{path}' must be {{\"size\": ..., \"sha256\": ...}}")
-    size, sha = spec["size"], spec["sha256"]
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise ModelCheckError(f"{at}: file '{path}': size must be a byte count or null")
-    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
-        raise ModelCheckError(f"{at}: file '{path}': sha256 must be 64 lowercase hex digits or null")
-    return {"size": size, "sha256": sha}
-
-
-def _check_relative(path: str, at: str) -> None:
-    """A manifest or record path must stay inside the model folder."""
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or ".." in p.parts or "\\" in path:
-        raise ModelCheckError(f"{at}: '{path}' is not a path inside the model folder")
-
-
-def load_manifest(manifest: str | Path | None = None) -> dict[str, ModelEntry]:
-    """Read a manifest (default: the shipped ``resources/models.json``): name -> entry, in file order."""
-    path = Path(manifest) if manifest is not None else MANIFEST
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelCheckError(f"{path}: manifest not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelCheckError(f"{path}: not a readable manifest ({e})") from None
-    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-        raise ModelCheckError(f"{path}: manifest version must be {MANIFEST_VERSION}")
-    models = data.get("models")
-    if not isinstance(models, dict):
-        raise ModelCheckError(f"{path}: field 'models' must be an object")
-    return {name: ModelEntry.from_dict(name, entry, str(path)) for name, entry in models.items()}
-
-
-def models_dir() -> Path:
-    """Where models live: ``$SHOTFILL_MODELS`` when set, else ``~/.cache/shotfill/models``."""
-    env = os.environ.get("SHOTFILL_MODELS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "shotfill" / "models"
-
-
-def _entry(name: str, entries: Mapping[str, ModelEntry]) -> ModelEntry:
-    if name not in entries:
-        raise ModelCheckError(f"unknown model '{name}' (known: {', '.join(entries) or 'none'})")
-    return entries[name]
-
-
-def model_path(name: str, manifest: str | Path | None = None) -> Path:
-    """The folder of a manifest entry: ``models_dir() / name`` (present or not)."""
-    return models_dir() / _entry(name, load_manifest(manifest)).name
-
-
-def is_present(folder: Path) -> bool:
-    """Whether a model folder is there at all (cheap; :func:`verify` says whether it is right)."""
-    return (folder / "model_index.json").is_file()
-
-
-def list_models(manifest: str | Path | None = None) -> list[dict]:
-    """One row per manifest entry: name, engine, sizes, GPU memory, whether present, and its folder."""
-    rows = []
-    for name, entry in load_manifest(manifest).items():
-        folder = models_dir() / name
-        rows.append({"name": name, "engine": entry.engine, "pipeline": entry.pipeline,
-                     "repo_id": entry.repo_id, "revision": entry.revision, "licence": entry.licence,
-                     "size_bytes": entry.size_bytes, "download_gb": entry.download_gb, "size": entry.size_text,
-                     "gpu_memory_gib": {mode: entry.gpu_memory_gib.get(mode) for mode in GPU_MODES},
-                     "present": is_present(folder), "path": str(folder)})
-    return rows
 
 
 # ---------------------------------------------------------------------------
@@ -237,11 +41,6 @@ def _hash_file(path: Path, digest) -> str:
 def sha256_file(path: Path) -> str:
     """The sha256 of a file, read :data:`CHUNK_BYTES` at a time."""
     return _hash_file(path, hashlib.sha256())
-
-
-def _git_blob_sha1(path: Path) -> str:
-    """Git's object id of a file: how the hub names a file it does not keep in LFS."""
-    return _hash_file(path, hashlib.sha1(f"blob {path.stat().st_size}\0".encode()))
 
 
 def _is_hidden(rel: PurePosixPath) -> bool:
@@ -351,12 +150,6 @@ def _read_record(folder: Path) -> dict | None:
         if _check_file_spec(rel, spec, at)["sha256"] is None or spec["size"] is None:
             raise ModelCheckError(f"{path}: file '{rel}' has no size or checksum")
     return record
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------
@@ -585,100 +378,6 @@ def open_model(model: str | Path | None, *, engine: str, manifest: str | Path | 
 
 
 # ---------------------------------------------------------------------------
-# download
-# ---------------------------------------------------------------------------
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    # the constant is read when huggingface_hub is imported; the variable may have been set since
-    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
-
-
-def _unreachable(dest: Path, name: str, reason: str) -> HubUnreachableError:
-    return HubUnreachableError(
-        f"cannot reach the Hugging Face Hub: this machine is offline ({reason}); download on an online "
-        f"machine (shotfill models download {name}) and copy the folder to {dest}, "
-        f"then `shotfill models verify {name}`")
-
-
-def download(name: str, *, manifest: str | Path | None = None, dest: str | Path | None = None,
-             progress: ProgressFn | None = None) -> VerifiedModel:
-    """Fetch a manifest entry with huggingface_hub, check every file against the hub, then :func:`verify`.
-
-    The revision is resolved to a commit first, so the folder holds one exact snapshot. Each file's
-    sha256 (LFS) or git object id is compared with the hub's, and the result is written to
-    ``dest / .shotfill-download.json``: the checksum source for the files the manifest does not pin.
-    Offline (``HF_HUB_OFFLINE``, no network) raises :class:`HubUnreachableError` before writing anything.
-    """
-    entry = _entry(name, load_manifest(manifest))
-    dest = Path(dest) if dest is not None else models_dir() / name
-    if entry.repo_id is None:
-        raise ModelCheckError(f"model '{name}' has no repo_id: it cannot be downloaded; copy its folder to {dest}")
-    if _hub_offline():
-        raise _unreachable(dest, name, "HF_HUB_OFFLINE is set")
-
-    import httpx2
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    try:
-        info = HfApi().model_info(entry.repo_id, revision=entry.revision, files_metadata=True)
-        hub = {s.rfilename: s for s in info.siblings}
-        components = None
-        if not entry.files_pinned:
-            snapshot_download(entry.repo_id, revision=info.sha, allow_patterns=["model_index.json"], local_dir=dest)
-            components = set(_components(_model_index(dest)))
-        wanted = _files_to_fetch(entry, hub, components)
-        (dest / DOWNLOAD_RECORD).unlink(missing_ok=True)     # a failed download must not look verified
-        if progress is not None:
-            progress(0.0, f"downloading {len(wanted)} files of {entry.repo_id}@{info.sha[:12]}")
-        snapshot_download(entry.repo_id, revision=info.sha, allow_patterns=wanted, local_dir=dest)
-    except (OfflineModeIsEnabled, LocalEntryNotFoundError, httpx2.TransportError) as e:
-        raise _unreachable(dest, name, type(e).__name__) from None
-    except HfHubHTTPError as e:
-        raise ModelCheckError(f"cannot download '{name}' from {entry.repo_id}@{entry.revision or 'main'}: "
-                              f"{str(e).splitlines()[0]}") from None
-
-    files = {}
-    for i, rel in enumerate(wanted):
-        if progress is not None:
-            progress(0.5 + 0.5 * i / len(wanted), f"checking {rel} against the hub")
-        files[rel] = _check_against_hub(dest, rel, hub[rel])
-    _write_json_atomic(dest / DOWNLOAD_RECORD, {"version": RECORD_VERSION, "name": name,
-                                                "repo_id": entry.repo_id, "revision": info.sha,
-                                                "checked_against_hub": True, "files": files})
-    return verify(dest, name=name, manifest=manifest, progress=progress)
-
-
-def _files_to_fetch(entry: ModelEntry, hub: Mapping[str, object], components: set[str] | None) -> list[str]:
-    """The repository files to download: the pinned list, or ``model_index.json`` and its components' files."""
-    absent = sorted(rel for rel in entry.files if rel not in hub)
-    if absent:
-        raise ModelCheckError(f"{entry.repo_id}@{entry.revision or 'main'} has no {_names(absent)}: "
-                              f"the manifest entry '{entry.name}' does not match the repository")
-    if components is None:
-        return sorted(entry.files)
-    return sorted(rel for rel in hub
-                  if rel in entry.files or rel == "model_index.json"
-                  or (rel.split("/", 1)[0] in components and rel.endswith(COMPONENT_SUFFIXES)))
-
-
-def _check_against_hub(dest: Path, rel: str, sibling) -> dict:
-    """Size and sha256 of a downloaded file, after checking it is the hub's (LFS sha256 or git id)."""
-    path = dest / rel
-    size = path.stat().st_size
-    if sibling.size is not None and size != sibling.size:
-        raise ModelCheckError(f"{path}: {size} bytes, the hub says {sibling.size}: download again")
-    sha = sha256_file(path)
-    if sibling.lfs is not None:
-        if sha != sibling.lfs.sha256:
-            raise ModelCheckError(f"{path}: sha256 {sha[:12]}… differs from the hub's {sibling.lfs.sha256[:12]}…")
-    elif sibling.blob_id is not None and _git_blob_sha1(path) != sibling.blob_id:
-        raise ModelCheckError(f"{path}: content differs from the hub's (git object {sibling.blob_id[:12]}…)")
-    return {"size": size, "sha256": sha}
-
-
-# ---------------------------------------------------------------------------
 # pinning a model
 # ---------------------------------------------------------------------------
 def record_entry(folder: str | Path, *, name: str, engine: str, licence: str, pipeline: str | None = None,
@@ -721,17 +420,3 @@ def record_entry(folder: str | Path, *, name: str, engine: str, licence: str, pi
     }
     ModelEntry.from_dict(name, entry, str(folder))
     return entry
-
-
-def add_to_manifest(manifest: str | Path, name: str, entry: Mapping, *, replace: bool = False) -> None:
-    """Write ``entry`` under ``name`` into a manifest file, creating the file when it does not exist."""
-    path = Path(manifest)
-    if path.exists():
-        load_manifest(path)                 # refuse to extend a manifest that is not valid
-        data = json.loads(path.read_text())
-    else:
-        data = {"version": MANIFEST_VERSION, "models": {}}
-    if name in data["models"] and not replace:
-        raise ModelCheckError(f"{path}: already has a model '{name}' (use --replace to overwrite it)")
-    data["models"][name] = dict(entry)
-    _write_json_atomic(path, data)

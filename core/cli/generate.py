@@ -1,0 +1,187 @@
+"""``shotfill extend``, ``bridge``, ``fill`` and ``run``: the commands that generate frames.
+
+Every one builds a :class:`~shotfill.job.JobSpec` (``run`` reads one) and runs the same
+worker pipeline that the panel and farm tasks run (:func:`~shotfill.worker.run_job`).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import EXIT_OK, InputError, ShotfillError
+from .common import EVENT_MODES, engine_option_arguments, engine_options, sink_for
+
+
+def add_parser(sub) -> None:
+    """Add ``extend``, ``bridge``, ``fill`` and ``run`` to the tree."""
+    p = sub.add_parser("extend", help="extend a shot forward (or --backward) by N frames")
+    p.add_argument("source", help="frame pattern (shot.####.exr), movie, folder of frames, or EDIT with --target")
+    p.add_argument("--frames", type=int, required=True, help="frames to add")
+    p.add_argument("--backward", action="store_true", help="extend before the first frame")
+    _generation_options(p)
+    p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser("bridge", help="generate the frames between shot A's tail and shot B's head")
+    p.add_argument("source", help="shot A (or an EDIT with --target)")
+    p.add_argument("source_b", nargs="?", help="shot B")
+    p.add_argument("--frames", type=int, help="frames in the gap (an edit's gap gives it)")
+    _generation_options(p)
+    p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("fill", help="fill a masked region over a shot (mask: 1 = generate)")
+    p.add_argument("source")
+    p.add_argument("--mask", help="mask sequence: white / nonzero = fill")
+    _generation_options(p)
+    p.set_defaults(func=cmd_fill)
+
+    p = sub.add_parser("run", help="run a job spec (the worker: panel and farm run this)")
+    p.add_argument("job", help="job.json")
+    p.add_argument("--events", choices=EVENT_MODES, default="human")
+    p.set_defaults(func=cmd_run)
+
+
+def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -> None:
+    from ..engines import DEFAULT_ENGINE
+
+    p.add_argument("--out", required=needs_out, metavar="DIR", help="output folder for the EXR frames")
+    p.add_argument("--engine", default=DEFAULT_ENGINE, help=f"engine (default {DEFAULT_ENGINE}; see `shotfill engines`)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--prompt", default="", help="text prompt, for engines with text conditioning")
+    p.add_argument("--context", type=int, help="known frames each side (default: the engine's)")
+    engine_option_arguments(p)
+    p.add_argument("--target", metavar="ID", help="with an EDIT source: the target id from `shotfill plan`")
+    p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
+    p.add_argument("--write-mode", choices=("track", "replace"), default="track",
+                   help="edit write-back: a new track (default) or in place of the gap")
+    p.add_argument("--export", metavar="ADAPTER", help="also export the new edit with this OTIO adapter (e.g. cmx_3600)")
+    p.add_argument("--name", help="output file name stem")
+    p.add_argument("--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ...")
+    p.add_argument("--colourspace-in", "--colorspace-in", dest="colourspace_in",
+                   help="source colour space (default: EXR keeps its own, 8-bit is sRGB)")
+    p.add_argument("--colourspace-out", "--colorspace-out", dest="colourspace_out",
+                   help="output colour space (default: EXR sources keep theirs, others lin_rec709)")
+    p.add_argument("--job-id", help="job id written into each frame (default: derived from the job)")
+    p.add_argument("--no-preview", action="store_true", help="do not write the contact sheet")
+    p.add_argument("--events", choices=EVENT_MODES, default="human",
+                   help="jsonl: one JSON event per line on stdout (for the panel); openjd: Open Job Description progress lines")
+
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+def cmd_extend(args) -> int:
+    task = "extend_backward" if args.backward else "extend_forward"
+    return _run_spec(_spec_from_args(args, task, {"source": args.source, "frames": args.frames}), args)
+
+
+def cmd_bridge(args) -> int:
+    from ..timeline.paths import is_edit
+
+    if is_edit(args.source):
+        if args.source_b is not None:
+            raise InputError("bridge EDIT --target ID takes no second source")
+        extra = {"source": args.source, "frames": args.frames}
+    else:
+        if args.source_b is None:
+            raise InputError("bridge needs two sources (A B), or an edit with --target")
+        if args.frames is None:
+            raise InputError("bridge A B needs --frames N (the gap to generate)")
+        extra = {"source": args.source, "source_b": _source_dict(args.source_b, args), "frames": args.frames}
+    return _run_spec(_spec_from_args(args, "bridge", extra), args)
+
+
+def cmd_fill(args) -> int:
+    from ..timeline.paths import is_edit
+
+    extra = {"source": args.source}
+    if not is_edit(args.source):
+        if not args.mask:
+            raise InputError("fill needs --mask MASK_SOURCE (1 = generate, 0 = keep)")
+        extra["mask"] = {"path": args.mask}
+    return _run_spec(_spec_from_args(args, "fill", extra), args)
+
+
+def cmd_run(args) -> int:
+    from ..job import JobSpec
+
+    return _run_spec(JobSpec.load(args.job), args)
+
+
+# ---------------------------------------------------------------------------
+# the job spec from the options, and its run
+# ---------------------------------------------------------------------------
+def _run_spec(spec, args) -> int:
+    from ..events import ErrorEvent
+    from ..worker import run_job
+    from ..worker.cancel import CancelFlag
+
+    cancel = CancelFlag()
+    cancel.install()
+    sink = sink_for(args.events)
+    try:
+        result = run_job(spec, sink, cancel=cancel)
+    except ShotfillError as e:
+        if args.events != "human":
+            sink.emit(ErrorEvent(str(e), e.exit_code))
+        raise
+    if args.events == "human":
+        _print_result(result)
+    return EXIT_OK
+
+
+def _print_result(r) -> None:
+    print(f"{r.task} with engine '{r.engine}': {len(r.written)} frames written, "
+          f"{len(r.skipped)} already there")
+    print(f"  frames:   {r.output_pattern}  ({min(r.frames)}-{max(r.frames)})")
+    if r.new_edit:
+        print(f"  edit:     {r.new_edit}")
+    if r.contact_sheet:
+        print(f"  preview:  {r.contact_sheet}")
+    for k, v in r.seam_scores.items():
+        print(f"  seam {k}: {v:.2f} (1 = as smooth as the shot itself)")
+    for w in r.warnings:
+        print(f"  warning:  {w}")
+
+
+def _source_dict(path, args):
+    d = {"path": path}
+    if getattr(args, "colourspace_in", None):
+        d["colourspace"] = args.colourspace_in
+    return d
+
+
+def _spec_from_args(args, task: str, extra: dict):
+    from ..job import JobSpec
+    from ..timeline.paths import is_edit
+
+    d = {"task": task, "engine": args.engine, "seed": args.seed, "prompt": args.prompt or "",
+         "engine_options": engine_options(args),
+         "output": {"dir": args.out, "compression": args.compression, "preview": not args.no_preview}}
+    if args.name:
+        d["output"]["name"] = args.name
+    if args.colourspace_out:
+        d["output"]["colourspace"] = args.colourspace_out
+    if args.context:
+        d["context"] = args.context
+    if args.job_id:
+        d["job_id"] = args.job_id
+    source = extra.pop("source", None)
+    if source is not None and is_edit(source):
+        if not args.target:
+            raise InputError(f"{source} is an edit: say which target with --target ID "
+                             f"(list them with: shotfill plan {source})")
+        d["edit"] = {"path": str(Path(source).resolve()), "target": args.target,
+                     "write_mode": args.write_mode}
+        if args.rate:
+            d["edit"]["rate"] = args.rate
+        if args.export:
+            d["edit"]["export"] = args.export
+        extra.pop("source_b", None)
+        extra.pop("mask", None)
+    elif source is not None:
+        if args.target:
+            raise InputError(f"--target only applies to an edit, and {source} is not one")
+        d["source"] = _source_dict(source, args)
+    d.update({k: v for k, v in extra.items() if v is not None})
+    d["output"]["dir"] = str(Path(args.out).resolve())
+    return JobSpec.from_dict(d)

@@ -1,0 +1,126 @@
+"""Loading an edit: any file an OpenTimelineIO adapter reads, with clear errors.
+
+``.otio``/``.otioz``/``.otiod``, CMX 3600 EDL, FCP 7 XML, ALE, AAF, xges, through the
+installed adapter plugins. Every failure is a :class:`~shotfill.errors.TimelineError` naming
+the file, and says why: no adapter for the suffix, a schema newer than this OpenTimelineIO,
+an EDL read at the wrong rate, a file holding several edits.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import opentimelineio as otio
+
+from ..errors import TimelineError
+
+#: The rate an EDL or ALE is read at when none is given (the adapters' default).
+DEFAULT_EDL_RATE = 24.0
+
+#: Rates suggested when an EDL's timecodes count past the rate it was read at.
+COMMON_EDL_RATES = (25.0, 30.0, 50.0, 60.0)
+
+
+def load_edit(path, *, rate: float | None = None) -> otio.schema.Timeline:
+    """Read an edit in any format an installed OpenTimelineIO adapter reads.
+
+    ``rate`` is the frame rate of formats that do not carry one: CMX 3600 EDL
+    and ALE (default 24). Other formats carry their own rates and ignore it. An
+    EDL read at 24 whose timecodes count 24 frames or more fails with a message
+    asking for its rate; the rate is never guessed. (An EDL at another rate whose
+    timecodes happen to stay below frame 24 cannot be told from a 24 fps one.)
+
+    A file holding a list of clips rather than an edit (an ALE, a bin) becomes a
+    timeline named after the file with one video track ``V1`` holding the clips
+    one after the other. A file holding several edits is an error. An empty
+    timeline is not: it simply has no targets.
+
+    Every failure is a :class:`TimelineError` naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TimelineError(f"{path}: no such file")
+    if rate is not None and not rate > 0:
+        raise TimelineError(f"{path}: the frame rate must be positive, got {rate!r}")
+    try:
+        adapter = otio.adapters.from_filepath(str(path))
+    except otio.exceptions.NoKnownAdapterForExtensionError:
+        raise TimelineError(f"{path}: no OpenTimelineIO adapter here reads '{path.suffix}' files "
+                            f"(installed ones read {', '.join(_readable_suffixes())})") from None
+    arguments = {}
+    if adapter.name == "cmx_3600":
+        rate = DEFAULT_EDL_RATE if rate is None else rate
+        arguments["rate"] = rate
+    elif adapter.name == "ale":
+        arguments["fps"] = DEFAULT_EDL_RATE if rate is None else rate
+    try:
+        result = adapter.read_from_file(str(path), **arguments)
+    except otio.exceptions.UnsupportedSchemaError as err:
+        raise TimelineError(f"{path}: {_newer_schema_reason(path, err)}") from err
+    except Exception as err:  # adapters are plugins and raise anything; the caller gets one type
+        if adapter.name == "cmx_3600" and "frames beyond" in str(err):
+            higher = next((r for r in COMMON_EDL_RATES if r > rate), COMMON_EDL_RATES[-1])
+            raise TimelineError(
+                f"{path}: the EDL's timecodes are not {rate:g} fps ({err}); "
+                f"pass the EDL's frame rate, e.g. --rate {higher:g}") from err
+        raise TimelineError(f"{path}: the {adapter.name} adapter could not read it: {_reason(err)}") from err
+    return _as_timeline(result, path)
+
+
+def _readable_suffixes() -> list[str]:
+    adapters = (otio.adapters.from_name(name) for name in otio.adapters.available_adapter_names())
+    return sorted({f".{suffix}" for adapter in adapters if adapter.has_feature("read")
+                   for suffix in adapter.suffixes})
+
+
+def _reason(err: Exception) -> str:
+    return str(err) or type(err).__name__
+
+
+def _newer_schema_reason(path: Path, err: Exception) -> str:
+    """Name the schemas a file uses that are newer than this OpenTimelineIO reads."""
+    text = _otio_json_text(path)
+    known = otio.core.type_version_map()
+    newer = sorted({
+        (name, int(version))
+        for name, version in re.findall(r'"OTIO_SCHEMA"\s*:\s*"(\w+)\.(\d+)"', text)
+        if name in known and int(version) > known[name]
+    })
+    if not newer:
+        return f"the otio_json adapter could not read it: {_reason(err)}"
+    found = ", ".join(f"{name}.{version}" for name, version in newer)
+    supported = ", ".join(sorted({f"{name}.{known[name]}" for name, _ in newer}))
+    return (f"written by a newer OpenTimelineIO (schema {found}); "
+            f"this build ({otio.__version__}) reads up to {supported}")
+
+
+def _otio_json_text(path: Path) -> str:
+    """The JSON text of an ``.otio`` file, ``.otioz`` bundle or ``.otiod`` folder."""
+    if path.is_dir():
+        return (path / "content.otio").read_text(encoding="utf-8")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as bundle:
+            return bundle.read("content.otio").decode("utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def _as_timeline(result, path: Path) -> otio.schema.Timeline:
+    """The one timeline an adapter's result holds."""
+    if isinstance(result, otio.schema.Timeline):
+        return result
+    if not isinstance(result, otio.schema.SerializableCollection):
+        raise TimelineError(f"{path}: holds a {type(result).__name__}, not an edit")
+    timelines = [child for child in result if isinstance(child, otio.schema.Timeline)]
+    if len(timelines) == 1:
+        return timelines[0]
+    if timelines:
+        names = ", ".join(repr(t.name) for t in timelines)
+        raise TimelineError(f"{path}: holds {len(timelines)} edits ({names}); "
+                            "export the one to work on as its own file")
+    timeline = otio.schema.Timeline(name=path.stem)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for clip in result.find_clips():
+        track.append(clip.clone())
+    timeline.tracks.append(track)
+    return timeline

@@ -1,0 +1,13 @@
+"""The panel's widgets, one job per module; they only render state (:mod:`shotfill_plugin.state`).
+
+    timeline_strip   TimelineStrip: the edit's targets on their tracks; a click picks one
+    progress         StageBars: the whole job's bar with ETA, and one bar per stage
+    preview          PreviewView (the contact sheet), FrameScrubber (the window frame by
+                     frame: FrameView, RoleStrip)
+    palette          the colours they draw with
+"""
+from .preview import FrameScrubber, FrameView, PreviewView, RoleStrip
+from .progress import StageBars
+from .timeline_strip import TimelineStrip
+
+__all__ = ["FrameScrubber", "FrameView", "PreviewView", "RoleStrip", "StageBars", "TimelineStrip"]
