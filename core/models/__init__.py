@@ -1,15 +1,17 @@
-"""The ``dit`` engine's models (torch and diffusers): the video DiT, its VAE and the flow-matching sampler."""
-from .sampler import NUM_TRAIN_TIMESTEPS, flow_matching_loss, random_generate_mask, sample
+"""The model files (torch and diffusers): the ``dit`` engine's video DiT and its VAE, and the
+RIFE frame-interpolation network (IFNet) whose converted weights ship in ``resources/rife``.
+
+Sampling is the engine's pipeline (:mod:`shotfill.engines.dit.pipeline`); training, the loss
+among it, is :mod:`shotfill.training`.
+"""
+from .ifnet import IFNet
 from .transformer_shotfill import SIZE_PRESETS, ShotfillTransformer3DModel
 from .vae_shotfill import ShotfillVAE, VAELoss
 
 __all__ = [
-    "NUM_TRAIN_TIMESTEPS",
+    "IFNet",
     "SIZE_PRESETS",
     "ShotfillTransformer3DModel",
     "ShotfillVAE",
     "VAELoss",
-    "flow_matching_loss",
-    "random_generate_mask",
-    "sample",
 ]
