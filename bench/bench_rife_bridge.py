@@ -168,7 +168,7 @@ def main(argv=None) -> int:
 
     from shotfill.engines import get_engine
     from shotfill.engines.interpolate import RifeInterpolator
-    from shotfill.quality.harness import MIN_CONTEXT, ShotFrames, discover_shots
+    from shotfill.quality.harness import DEFAULT_CONTEXT, ShotFrames, discover_shots
 
     frames = [int(n) for n in args.frames.split(",") if n]
     started = time.perf_counter()
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
         if unknown:
             raise SystemExit(f"{footage}: no shot named {', '.join(unknown)}")
         engines = {"flow": get_engine("flow"), "baseline": get_engine("baseline")}
-        context = max(engines["flow"].context_frames, MIN_CONTEXT)
+        context = DEFAULT_CONTEXT  # the harness's trials: 4, as before (the flow engine's)
         interpolator = RifeInterpolator(working_side=args.working_side)
         rows = []
         for name in wanted:

@@ -39,6 +39,9 @@ from .plan import TaskKind
 DEFAULT_ENGINE = "dit"
 
 JOB_VERSION = 1
+#: the largest seed: every written frame's header keeps its job's seed as an EXR int attribute,
+#: which is 32-bit signed
+MAX_SEED = 2**31 - 1
 COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none", "rle", "pxr24", "b44")
 WRITE_MODES = ("track", "replace")
 
@@ -96,9 +99,13 @@ class EditSpec:
     write_mode: str = "track"        # "track": a new track; "replace": in place of the gap
     export: str | None = None        # also export the new edit through this adapter
     write_timeline: bool = True      # False: leave the timeline to a later publish step
+    colourspace: str | None = None   # the colour space of the target's media; None: each source's default
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["colourspace"] is None:     # left out when unset: a job id stays what it was before the field
+            del d["colourspace"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Any, field: str = "edit") -> "EditSpec":
@@ -114,8 +121,12 @@ class EditSpec:
         rate = d.get("rate")
         if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
             raise JobSpecError(f"{field}.rate", f"must be a positive number, got {rate!r}")
+        space = d.get("colourspace")
+        if space is not None and (not isinstance(space, str) or not space):
+            raise JobSpecError(f"{field}.colourspace", f"must be a colour space name, got {space!r}")
         return cls(path=d["path"], target=d["target"], rate=rate, write_mode=mode,
-                   export=d.get("export"), write_timeline=bool(d.get("write_timeline", True)))
+                   export=d.get("export"), write_timeline=bool(d.get("write_timeline", True)),
+                   colourspace=space)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +258,7 @@ class JobSpec:
             context=_opt_count(d, "context"),
             engine=_str(d, "engine", DEFAULT_ENGINE),
             engine_options=_dict(d, "engine_options"),
-            seed=_int(d, "seed", 0),
+            seed=_seed(d),
             prompt=_str(d, "prompt", ""),
             job_id=d.get("job_id") or None,
             version=JOB_VERSION,
@@ -256,7 +267,12 @@ class JobSpec:
         return spec
 
     def validate(self) -> None:
-        """Cross-field checks: what each task needs."""
+        """Cross-field checks: what each task needs (and the seed and context of a spec built in code)."""
+        _check_seed(self.seed)
+        if self.context is not None and (not isinstance(self.context, int) or isinstance(self.context, bool)
+                                         or self.context < 1):
+            raise JobSpecError("context", f"must be a whole number of at least 1 (known frames each side), "
+                                          f"got {self.context!r}")
         if self.edit is not None:
             if self.source is not None or self.source_b is not None:
                 raise JobSpecError("edit", "give either an edit target or sources, not both")
@@ -304,11 +320,16 @@ def _opt_count(d: dict, key: str) -> int | None:
     return v
 
 
-def _int(d: dict, key: str, default: int) -> int:
-    v = d.get(key, default)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v >= 2**63:
-        raise JobSpecError(key, f"must be a whole number >= 0, got {v!r}")
+def _seed(d: dict) -> int:
+    v = d.get("seed", 0)
+    _check_seed(v)
     return v
+
+
+def _check_seed(v) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SEED:
+        raise JobSpecError("seed", f"must be a whole number 0..{MAX_SEED} (the EXR header keeps it as a "
+                                   f"32-bit int), got {v!r}")
 
 
 def _str(d: dict, key: str, default: str) -> str:

@@ -16,7 +16,8 @@ the two columns and scrolls)::
     | targets table                      |  | the frame, before | after    |
     | settings form                      |  | roles, slider, label         |
     |                                    |  +- takes ------------[Apply]---+
-    | [Generate] [Cancel]                |  |                              |
+    | [Generate] [Cancel]                |  | each take: sheet, summary,   |
+    |                                    |  | trust strip, warnings        |
     | overall progress, ETA, stage bars  |  +- log ------------------------+
     +------------------------------------+  +------------------------------+
 """
@@ -30,9 +31,9 @@ from .client import JobClient, JobFinished
 from .hosts.base import Host, HostError
 from .hosts.standalone import HandOffHost, StandaloneHost
 from .qt import QtCore, QtGui, QtWidgets, Signal
-from .state import (COLOURSPACES, COMPRESSIONS, MAX_TAKES, WRITE_MODES, LogEntry, LogLevel, Operation,
+from .state import (COLOURSPACES, COMPRESSIONS, MAX_SEED, MAX_TAKES, WRITE_MODES, LogEntry, LogLevel, Operation,
                     PanelState, SettingsStore, Status, Take, TakeStatus)
-from .widgets import FrameScrubber, PreviewView, StageBars, TimelineStrip
+from .widgets import FrameScrubber, PreviewView, StageBars, TakeRow, TimelineStrip
 
 #: colours of the status line
 _STATUS_COLOURS = {Status.EMPTY: "#3a3a3a", Status.LOADED: "#34404c", Status.RUNNING: "#1f4f7a",
@@ -104,7 +105,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.model_browse = QtWidgets.QToolButton()
         self.model_browse.setText("...")
         self.seed_spin = QtWidgets.QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setRange(0, MAX_SEED)
         self.takes_spin = QtWidgets.QSpinBox()
         self.takes_spin.setRange(1, MAX_TAKES)
         self.takes_spin.setToolTip("takes per Generate, each with the next seed")
@@ -184,8 +185,12 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.preview_tabs.setTabToolTip(1, "The known frames next to the generated ones (outlined); "
                                            "scroll across the seam")
         self.takes_list = QtWidgets.QListWidget()
-        self.takes_list.setIconSize(QtCore.QSize(144, 40))
-        self.takes_list.setMinimumHeight(90)
+        self.takes_list.setMinimumHeight(120)
+        # the selected take is outlined, not filled: its text, warnings and trust colours read as they are
+        self.takes_list.setStyleSheet("QListWidget::item:selected { background: palette(alternate-base); "
+                                      "border: 2px solid rgb(70, 160, 255); }")
+        self.takes_list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.takes_list.viewport().installEventFilter(self)    # rows follow the list's width
         self.apply_button = QtWidgets.QPushButton("Apply take")
         self.log_view = QtWidgets.QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -229,6 +234,11 @@ class ShotfillPanel(QtWidgets.QWidget):
         layout.addLayout(top)
         layout.addWidget(self.status_label)
         layout.addWidget(scroll, 1)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.takes_list.viewport() and event.type() == QtCore.QEvent.Resize:
+            self._fit_take_rows()
+        return super().eventFilter(watched, event)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         """Side by side when there is room, one above the other in a narrow dock."""
@@ -499,12 +509,13 @@ class ShotfillPanel(QtWidgets.QWidget):
         with QtCore.QSignalBlocker(self.takes_list):
             self.takes_list.clear()
             for take in s.takes:
-                item = QtWidgets.QListWidgetItem(f"{take.title}\n{take.summary()}")
-                if take.contact_sheet:
-                    item.setIcon(QtGui.QIcon(take.contact_sheet))
+                item = QtWidgets.QListWidgetItem()
+                item.setData(QtCore.Qt.AccessibleTextRole, f"{take.title}: {take.summary()}")
                 if take.message and take.status is not TakeStatus.DONE:
                     item.setToolTip(take.message)
                 self.takes_list.addItem(item)
+                self.takes_list.setItemWidget(item, TakeRow(take))
+            self._fit_take_rows()
             self.takes_list.setCurrentRow(-1 if s.selected_take is None else s.selected_take)
         take = s.take
         if take is None:
@@ -516,6 +527,21 @@ class ShotfillPanel(QtWidgets.QWidget):
             self.preview.show_image(take.contact_sheet, take.message or "no preview yet")
         self._render_scrubber()
         self._render_buttons()
+
+    def take_row(self, index: int) -> TakeRow:
+        """The row that shows take ``index`` in the takes list."""
+        return self.takes_list.itemWidget(self.takes_list.item(index))
+
+    def _fit_take_rows(self) -> None:
+        """Each take's row as tall as its wrapped text needs at the list's width."""
+        width = self.takes_list.viewport().width()
+        for i in range(self.takes_list.count()):
+            item = self.takes_list.item(i)
+            row = self.takes_list.itemWidget(item)
+            if row is not None:
+                layout = row.layout()
+                height = layout.heightForWidth(width) if layout.hasHeightForWidth() else row.sizeHint().height()
+                item.setSizeHint(QtCore.QSize(width, max(height, row.minimumSizeHint().height())))
 
     def _render_scrubber(self) -> None:
         take = self.state.take

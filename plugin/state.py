@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 
 from .client import Event, JobFinished, JobStatus
-from .protocol import (STAGE_WEIGHTS, STAGES, ErrorEvent, FrameEvent, OutputLine, PreviewEvent, PreviewFrame,
-                       PreviewFramesEvent, ProgressEvent, ResultEvent, StageEvent, WarningEvent)
+from .protocol import (STAGE_WEIGHTS, STAGES, ErrorEvent, FrameEvent, FrameTrust, OutputLine, PreviewEvent,
+                       PreviewFrame, PreviewFramesEvent, ProgressEvent, ResultEvent, StageEvent, WarningEvent,
+                       trust_summary)
 from .hosts.base import Generated, Media
 from .qt import QtCore, Signal
 
@@ -36,6 +37,8 @@ WRITE_MODES = ("track", "replace")
 #: output colour spaces offered ("" keeps the source's own); others can be typed
 COLOURSPACES = ("", "lin_rec709", "acescg", "aces2065-1", "lin_p3d65", "lin_rec2020")
 MAX_TAKES = 8
+#: the largest seed a job takes (``shotfill.job.MAX_SEED``: EXR headers keep it as a 32-bit int)
+MAX_SEED = 2**31 - 1
 
 
 class Operation(enum.Enum):
@@ -208,7 +211,7 @@ def _check_setting(key: str, value) -> str | None:
     """Why ``value`` does not fit setting ``key`` (None: it fits)."""
     whole = isinstance(value, int) and not isinstance(value, bool)
     if key in ("frames", "takes", "seed", "steps"):
-        low, high = {"frames": (1, 100000), "takes": (1, MAX_TAKES), "seed": (0, 2**31 - 1),
+        low, high = {"frames": (1, 100000), "takes": (1, MAX_TAKES), "seed": (0, MAX_SEED),
                      "steps": (0, 10000)}[key]
         return None if whole and low <= value <= high else f"must be a whole number {low}..{high}"
     if not isinstance(value, str):
@@ -288,6 +291,8 @@ class Take:
     written: int = 0
     message: str = ""
     applied: str = ""                 # what the host made of it, once applied
+    frame_trust: tuple[FrameTrust, ...] = ()        # each written frame's trust and method, from the result
+    warnings: list = dataclasses.field(default_factory=list)   # what the job warned of, in order
 
     @property
     def job_path(self) -> Path:
@@ -312,6 +317,11 @@ class Take:
         parts = [f"{engine}, {self.frames} frames", self.status.value]
         if self.result and self.result.get("seam_scores"):
             parts.append("seam " + " / ".join(f"{v:.1f}" for v in self.result["seam_scores"].values()))
+        trust = trust_summary(self.frame_trust)
+        if trust is not None:     # the seam says how smooth the cut is; trust, how far the frames hold
+            parts.append(f"trust {trust[0]:.2f} (lowest {trust[1]:.2f})")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}")
         if self.applied:
             parts.append("applied")
         return " · ".join(parts)
@@ -432,6 +442,10 @@ class PanelState(QtCore.QObject):
             return False, "pick a target first"
         if not target.ready:
             return False, f"the media of {target.id} is offline"
+        last_seed = self.settings.seed + self.settings.takes - 1
+        if last_seed > MAX_SEED:
+            return False, (f"{self.settings.takes} takes from seed {self.settings.seed} would need seed {last_seed}, "
+                           f"past the largest, {MAX_SEED}: lower the seed or the takes")
         return True, ""
 
     # -- loading ----------------------------------------------------------------
@@ -594,9 +608,14 @@ class PanelState(QtCore.QObject):
             self.preview_changed.emit()
         elif isinstance(event, WarningEvent):
             self.log(LogLevel.WARNING, event.message)
+            if event.message not in take.warnings:
+                take.warnings.append(event.message)
+                self.takes_changed.emit()
         elif isinstance(event, ResultEvent):
             take.result = event.result
             take.contact_sheet = event.contact_sheet or take.contact_sheet
+            take.frame_trust = event.frame_trust
+            take.warnings.extend(w for w in event.warnings if w not in take.warnings)
             self.takes_changed.emit()
         elif isinstance(event, ErrorEvent):
             take.message = event.message

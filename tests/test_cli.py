@@ -75,6 +75,9 @@ def test_run_job_file_is_the_same_worker(plate, tmp_path):
     (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine-option", "speed=11"], "has no option 'speed'"),
     (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine-option", "steps"], "expected KEY=VALUE"),
     (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine", "dit", "--steps", "0"], "option steps"),
+    # a seed the EXR header cannot keep is refused up front, not an internal error at the first write
+    (["extend", "PLATE", "--frames", "2", "--out", "OUT", "--engine", "flow", "--seed", "2147483648"],
+     "job field 'seed': must be a whole number 0..2147483647"),
     (["info", "/no/such/file.exr"], "/no/such/file.exr"),
     (["plan", "/no/such/cut.otio"], "/no/such/cut.otio"),
 ])
@@ -184,3 +187,49 @@ def test_plan_lists_targets_with_handles(tmp_path):
     r = shotfill("plan", sample.edit, "--json")
     ids = [t["id"] for t in json.loads(r.stdout)["targets"]]
     assert "V1.clip3.fill" in ids
+
+
+# ---------------------------------------------------------------------------
+# trust beside the seam score; bugs of issue 13
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from shotfill.synthetic import make_sample_edit
+
+    return make_sample_edit(tmp_path_factory.mktemp("sample"), width=96, height=54)
+
+
+def test_the_result_shows_trust_beside_the_seam_score(plate, tmp_path):
+    r = shotfill("extend", plate, "--frames", 3, "--engine", "flow", "--out", tmp_path / "o", "--no-preview")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    seam = next(i for i, line in enumerate(lines) if line.startswith("  seam a_to_generated:"))
+    assert "at the cut only" in lines[seam]
+    trust = lines[seam + 1]
+    assert trust.startswith("  trust:    0.") and "lowest" in trust and trust.endswith("3 extrapolated")
+
+
+def test_a_bridge_between_two_shots_warns_of_its_dissolve(sample, tmp_path):
+    r = shotfill("bridge", sample.edit, "--target", "V1.gap1", "--engine", "flow", "--out", tmp_path / "o",
+                 "--no-preview")
+    assert r.returncode == 0, r.stderr
+    said = ("warning: bridge: fell back to a dissolve on frames 1001-1012: the shots do not follow one motion; "
+            "the result is a cross-dissolve")
+    assert said in r.stderr and f"  {said.replace('warning: ', 'warning:  ')}" in r.stdout
+    assert "12 dissolve" in r.stdout
+
+
+def test_colourspace_in_reaches_an_edit_targets_media(sample, tmp_path):
+    r = shotfill("bridge", sample.edit, "--target", "V1.gap1", "--engine", "baseline", "--colourspace-in", "acescg",
+                 "--out", tmp_path / "o", "--no-preview", "--events", "jsonl")
+    assert r.returncode == 0, r.stderr
+    result = [json.loads(line) for line in r.stdout.splitlines()][-1]
+    first = Path(result["output_pattern"].replace("####", f"{result['frames'][0]:04d}"))
+    assert read_exr(first).attributes["shotfill.colourSpace"] == "acescg"     # the source's, kept for output
+
+
+def test_context_zero_is_refused_with_the_options_name(plate, tmp_path):
+    r = shotfill("extend", plate, "--frames", 2, "--engine", "flow", "--context", 0, "--out", tmp_path / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "argument --context: must be at least 1" in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -39,6 +39,25 @@ def engine(tiny_model) -> DiTEngine:
     return DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2)
 
 
+@pytest.fixture
+def flow_guess(monkeypatch):
+    """Pin the dit engine's first guess to the weights-free flow engine (its plan-by-plan choices are the flow
+    engine's tests' business), so these tests of the dit engine's own composition know the guess it refines."""
+    from shotfill.engines import working
+    from shotfill.engines.classical.flow import FlowEngine
+
+    calls = []
+
+    def guess(plan, frames, masks, cancel=None):
+        calls.append(frames.shape)
+        result = FlowEngine().generate(plan, frames, masks, cancel=cancel)
+        return working.PlateFlow(result.frames, result.info, result.confidence, result.methods)
+
+    guess.calls = calls
+    monkeypatch.setattr("shotfill.engines.dit.engine.plate_flow", guess)
+    return guess
+
+
 def plate(frames: int, seed: int = 0) -> np.ndarray:
     """A moving gradient with texture, ``(T, H, W, 3)`` in [0, 1]."""
     rng = np.random.default_rng(seed)
@@ -151,7 +170,7 @@ def test_tampered_weights_are_refused(tiny_model, tmp_path):
         DiTEngine(model=str(copy))
 
 
-def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(tiny_model, tmp_path, monkeypatch):
+def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(tiny_model, tmp_path, flow_guess):
     import shutil
 
     assert DiTEngine(model=tiny_model).strength == 1.0                  # the manifest recommends nothing
@@ -167,16 +186,13 @@ def test_strength_defaults_to_the_checkpoints_own_and_refines_the_flow_result(ti
     frames, masks = window_of(plan)
     steps = []
     refined = refining.generate(plan, frames, masks, progress=lambda f, m: steps.append(m)).frames
-    assert sum("denoising step" in m for m in steps) == 2                # the last 40% of a 5-step path
+    assert sum("denoising step" in m for m in steps) == 5                # every step runs, from 0.4 down to 0
     from_noise = DiTEngine(model=str(model), working_size=64, steps=5, window=6, overlap=2, strength=1.0)
     assert not np.allclose(refined, from_noise.generate(plan, frames, masks).frames)
-    # the flow engine runs once, at plate size: the first guess and the detail band come from it
-    from shotfill.engines.classical.flow import FlowEngine
-    runs = []
-    original = FlowEngine.generate
-    monkeypatch.setattr(FlowEngine, "generate", lambda self, p, f, *a, **k: runs.append(f.shape) or original(self, p, f, *a, **k))
+    # the first guess runs once, at plate size: the guess and the detail band come from it
+    flow_guess.calls.clear()
     refining.generate(plan, frames, masks)
-    assert runs == [frames.shape]
+    assert flow_guess.calls == [frames.shape]
     with pytest.raises(InputError, match="strength"):
         DiTEngine(model=tiny_model, strength=1.5)
 
@@ -250,7 +266,7 @@ def test_shipped_checkpoint_extends_a_plate():
     assert np.abs(result[generated].mean(axis=(1, 2)) - frames[1].mean(axis=(0, 1))).max() < 0.25
 
 
-def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing(tiny_model, monkeypatch):
+def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing(tiny_model, monkeypatch, flow_guess):
     from shotfill.engines.classical.flow import FlowEngine
 
     def unchanged(pipeline, known_latents, generate_mask, *, prior_latents, **kwargs):
@@ -269,7 +285,7 @@ def test_correction_output_keeps_the_flow_result_where_the_model_changes_nothing
         assert 0.0 < generated.info["correction"]["weight"] <= 1.0
 
 
-def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_model, monkeypatch):
+def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_model, monkeypatch, flow_guess):
     """The model's change lands where the flow engine trusts its own pixels least (its ``confidence``)."""
     from shotfill.engines.classical.flow import FlowEngine
 
@@ -293,7 +309,7 @@ def test_correction_is_weighted_per_pixel_by_the_flow_engines_distrust(tiny_mode
     assert result.info["correction"]["weight"] == pytest.approx(distrust, abs=1e-3)
 
 
-def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model):
+def test_correction_is_weighted_by_the_flow_engines_distrust_of_a_bridge(tiny_model, flow_guess):
     from shotfill.engines.classical.flow import FlowEngine
 
     plan = FramePlan.bridge(range(5), range(7, 12), 2, context=2)
@@ -356,3 +372,173 @@ def test_a_checkpoint_from_before_the_pipeline_loads_with_the_scheduler_it_was_t
     options = dict(working_size=64, steps=3, window=6, overlap=2, strength=0.5)
     np.testing.assert_array_equal(DiTEngine(model=str(old), **options).generate(plan, frames, masks, seed=1).frames,
                                   DiTEngine(model=tiny_model, **options).generate(plan, frames, masks, seed=1).frames)
+
+
+def with_sampling(tiny_model, tmp_path, sampling) -> str:
+    """A copy of the tiny model whose manifest's sampling block is ``sampling`` (None: no block at all)."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    if sampling is None:
+        manifest.pop("sampling")
+    else:
+        manifest["sampling"] = sampling
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    return str(model)
+
+
+def test_the_manifests_steps_are_the_default_and_an_old_manifest_gets_the_steps_its_old_schedule_ran(
+        tiny_model, tmp_path):
+    from shotfill.engines.dit.engine import legacy_steps
+
+    assert DiTEngine(model=tiny_model).steps == 10 and DiTEngine(model=tiny_model).steps_from == "manifest"
+    saved = with_sampling(tiny_model, tmp_path / "a", {"strength": 0.3, "steps": 3})
+    assert (DiTEngine(model=saved).strength, DiTEngine(model=saved).steps) == (0.3, 3)
+    assert DiTEngine(model=saved, steps=6).steps == 6                    # the option wins
+    # exported before the schedule was saved: as many steps as the 10-step table ran below the strength
+    old = with_sampling(tiny_model, tmp_path / "b", {"strength": 0.2, "samples": 4, "output": "correction"})
+    engine = DiTEngine(model=old)
+    assert engine.steps == 2 and engine.steps_from.startswith("legacy rule")
+    assert DiTEngine(model=old, strength=0.5).steps == 5
+    bare = with_sampling(tiny_model, tmp_path / "c", None)
+    assert (DiTEngine(model=bare).strength, DiTEngine(model=bare).steps) == (1.0, 10)
+    assert [legacy_steps(s) for s in (0.05, 0.1, 0.2, 0.25, 0.5, 0.9, 1.0)] == [1, 1, 2, 2, 5, 9, 10]
+    with pytest.raises(InputError, match="steps"):
+        DiTEngine(model=tiny_model, steps=0)
+    with pytest.raises(InputError, match="strength"):
+        DiTEngine(model=bare, strength="high")
+
+
+def test_the_result_reports_its_schedule(tiny_model):
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=4, window=6, overlap=2, strength=0.2)
+    plan = PLANS["extend_forward"]
+    frames, masks = window_of(plan)
+    steps = []
+    info = engine.generate(plan, frames, masks, progress=lambda f, m: steps.append(m)).info
+    assert info["sampling"]["sigmas"] == [0.2, 0.15, 0.1, 0.05]
+    assert (info["sampling"]["strength"], info["sampling"]["steps"], info["sampling"]["model_change"]) == (0.2, 4, True)
+    assert sum("denoising step" in m for m in steps) == 4
+
+
+@pytest.mark.parametrize("output", ["correction", "picture"])
+def test_the_result_carries_the_guess_trust_and_words_where_the_model_refined_it(tiny_model, output, flow_guess):
+    plate_flow = flow_guess
+
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.3, output=output)
+    for kind in ("extend_forward", "bridge", "fill"):
+        plan = PLANS[kind]
+        frames, masks = window_of(plan)
+        result = engine.generate(plan, frames, masks, seed=0)
+        guess = plate_flow(plan, frames, masks)
+        confidence = result.confidence
+        assert confidence.shape == masks.shape and confidence.dtype == np.float32
+        generated = masks > 0
+        np.testing.assert_array_equal(confidence[~generated], 1.0)       # kept pixels are real
+        assert (confidence[generated] <= guess.confidence[generated] + 1e-6).all()  # the model never adds trust
+        assert (confidence >= 0).all()
+        assert result.methods == guess.methods                           # the guess's own words
+        assert result.info["trust"] == pytest.approx(float(confidence[generated].mean()), abs=1e-4)
+        words = {m for m in result.methods if m}
+        assert words == {"extend_forward": {"extrapolated"}, "bridge": {"interpolated"},
+                         "fill": words & {"propagated", "inpainted", "propagated+inpainted"}}[kind] and words
+
+
+def test_the_more_the_model_moves_a_pixel_from_its_guess_the_less_it_is_trusted(tiny_model, monkeypatch, flow_guess):
+    plate_flow = flow_guess
+
+    def brighter(by):
+        def call(pipeline, known_latents, generate_mask, *, prior_latents, **kwargs):
+            return ShotfillDiTPipelineOutput(latents=torch.where(generate_mask > 0, prior_latents + by, known_latents))
+        return call
+
+    plan = FramePlan.bridge(range(5), range(7, 12), 2, context=2)
+    frames, masks = window_of(plan)
+    guess = plate_flow(plan, frames, masks)
+    trust = {}
+    for by in (0.0, 0.5, 2.0):
+        monkeypatch.setattr(ShotfillDiTPipeline, "__call__", brighter(by))
+        engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.5,
+                           output="correction")
+        trust[by] = engine.generate(plan, frames, masks, seed=0).confidence[plan.generate_positions].mean()
+    assert trust[2.0] < trust[0.5] < trust[0.0] <= guess.confidence[plan.generate_positions].mean() + 1e-6
+
+
+def test_the_guess_warnings_are_the_results_where_the_model_refined_it(tiny_model, monkeypatch):
+    from shotfill.engines import working
+    from shotfill.engines.classical.flow import FlowEngine
+
+    def dissolving_guess(plan, frames, masks, cancel=None):
+        result = FlowEngine().generate(plan, frames, masks, cancel=cancel)
+        return working.PlateFlow(result.frames, result.info, result.confidence, result.methods,
+                                 ["bridge: fell back to a dissolve"])
+
+    monkeypatch.setattr("shotfill.engines.dit.engine.plate_flow", dissolving_guess)
+    plan = PLANS["bridge"]
+    frames, masks = window_of(plan)
+    options = dict(model=tiny_model, working_size=64, steps=1, window=6, overlap=2)
+    assert DiTEngine(**options, strength=0.3).generate(plan, frames, masks).warnings == [
+        "bridge: fell back to a dissolve"]
+    assert DiTEngine(**options, strength=1.0).generate(plan, frames, masks).warnings == []  # made from noise
+
+
+def test_generated_from_noise_is_trusted_nowhere_and_says_generated(tiny_model):
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=1.0)
+    for kind in ("extend_backward", "fill"):
+        plan = PLANS[kind]
+        frames, masks = window_of(plan)
+        result = engine.generate(plan, frames, masks, seed=0)
+        generated = masks > 0
+        np.testing.assert_array_equal(result.confidence[generated], 0.0)
+        np.testing.assert_array_equal(result.confidence[~generated], 1.0)
+        touched = [t for t in range(len(plan)) if generated[t].any()]
+        assert [m for m in result.methods if m] == ["generated"] * len(touched)
+        assert all(result.methods[t] is None for t in range(len(plan)) if t not in touched)
+        assert result.info["trust"] == 0.0
+
+
+def test_with_the_models_change_off_the_correction_is_exactly_the_first_guess(tiny_model, monkeypatch):
+    from shotfill.engines.working import plate_flow  # the engine's own first guess, whichever it is
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(ShotfillDiTPipeline, "__call__", no_model)
+    engine = DiTEngine(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.3,
+                       output="correction", model_change=False)
+    for kind in PLANS:
+        plan = PLANS[kind]
+        frames, masks = window_of(plan)
+        result = engine.generate(plan, frames, masks, seed=0)
+        guess = plate_flow(plan, frames, masks)
+        np.testing.assert_array_equal(result.frames, guess.frames)
+        np.testing.assert_array_equal(result.confidence, np.where(masks > 0, guess.confidence, 1.0))
+        assert result.methods == guess.methods and result.info["sampling"]["model_change"] is False
+    long_plan = FramePlan.extend(range(10), 9, context=2)  # chained windows too
+    frames, masks = window_of(long_plan)
+    np.testing.assert_array_equal(engine.generate(long_plan, frames, masks).frames,
+                                  plate_flow(long_plan, frames, masks).frames)
+
+
+def test_with_the_models_change_off_the_picture_is_the_decoded_guess_with_the_plates_detail(tiny_model, monkeypatch):
+    options = dict(model=tiny_model, working_size=64, steps=2, window=6, overlap=2, strength=0.3, output="picture")
+    plan = PLANS["bridge"]
+    frames, masks = window_of(plan)
+    with_model = DiTEngine(**options).generate(plan, frames, masks, seed=0).frames
+
+    def unchanged(pipeline, known_latents, generate_mask, *, prior_latents, **kwargs):
+        return ShotfillDiTPipelineOutput(latents=torch.where(generate_mask > 0, prior_latents, known_latents))
+
+    off = DiTEngine(**options, model_change=False).generate(plan, frames, masks, seed=0).frames
+    monkeypatch.setattr(ShotfillDiTPipeline, "__call__", unchanged)
+    np.testing.assert_array_equal(off, DiTEngine(**options).generate(plan, frames, masks, seed=0).frames)
+    assert not np.allclose(off[plan.generate_positions], with_model[plan.generate_positions])
+
+
+def test_the_models_change_switch_is_checked(tiny_model):
+    with pytest.raises(InputError, match="model_change: expected true or false"):
+        DiTEngine(model=tiny_model, strength=0.5, model_change="no")
+    with pytest.raises(InputError, match="model_change: false keeps the first guess"):
+        DiTEngine(model=tiny_model, strength=1.0, model_change=False)
+    assert get_engine("dit", model=tiny_model, strength=0.5, model_change=False).model_change is False

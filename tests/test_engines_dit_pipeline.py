@@ -12,7 +12,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from shotfill.engines.dit.engine import SHIPPED_MODEL
 from shotfill.engines.dit.pipeline import (NUM_TRAIN_TIMESTEPS, ShotfillDiTPipeline, ShotfillDiTPipelineOutput,
-                                           default_scheduler, denoising_sigmas, first_step)
+                                           default_scheduler, denoising_sigmas)
 from shotfill.errors import EngineUnavailableError, InputError
 from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
 
@@ -45,101 +45,150 @@ def window(batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def sample_before_the_pipeline(transformer, *, known_latents, generate_mask, scheduler, num_steps, generator,
-                               encoder_hidden_states=None, guidance_scale=1.0, negative_encoder_hidden_states=None,
-                               prior_latents=None, strength=1.0):
-    """``shotfill.models.sampler.sample`` as it was before the pipeline (commit 4c9f0f0), its input
-    checks and progress left out: the schedule from ``set_timesteps(num_steps)``, cut at ``first``."""
-    device, dtype = transformer.device, transformer.dtype
-    known_latents = known_latents.to(device=device, dtype=torch.float32)
-    keep = (generate_mask == 0).to(device)
+def euler_by_hand(transformer, *, known_latents, generate_mask, levels, generator, prior_latents=None,
+                  encoder_hidden_states=None, guidance_scale=1.0, negative_encoder_hidden_states=None):
+    """The sampling the pipeline's options describe, written out without the scheduler: the guess
+    (or pure noise at level 1) noised to ``levels[0]``, then one Euler step from each level to the next
+    and from the last to 0, ``x += (next - level) * velocity``, the model seeing ``level * 1000``."""
+    keep = generate_mask == 0
+    noise = randn_tensor(known_latents.shape, generator=generator, dtype=torch.float32)
+    first = torch.tensor(levels[0], dtype=torch.float32)
+    start = noise if levels[0] == 1.0 else (1 - first) * prior_latents + first * noise
+    latents = torch.where(keep, known_latents, start)
     do_guidance = encoder_hidden_states is not None and guidance_scale > 1.0
     if do_guidance:
-        if negative_encoder_hidden_states is None:
-            negative_encoder_hidden_states = torch.zeros_like(encoder_hidden_states)
-        encoder_hidden_states = torch.cat([negative_encoder_hidden_states, encoder_hidden_states])
-    if encoder_hidden_states is not None:
-        encoder_hidden_states = encoder_hidden_states.to(device=device, dtype=dtype)
-    scheduler.set_timesteps(num_steps, device=device)
-    first = min(int(round(num_steps * (1.0 - strength))), num_steps - 1)
-    scheduler.set_begin_index(first)
-    timesteps = scheduler.timesteps[first:]
-    guided = bool(getattr(transformer.config, "guide", False)) and prior_latents is not None
-    model_guide = prior_latents.to(device=device, dtype=dtype).repeat(2 if do_guidance else 1, 1, 1, 1, 1) if guided else None
-    noise = randn_tensor(known_latents.shape, generator=generator, device=device, dtype=torch.float32)
-    if first > 0:
-        noise = scheduler.scale_noise(prior_latents.to(device=device, dtype=torch.float32), timesteps[:1], noise)
-    latents = torch.where(keep, known_latents, noise)
+        negative = torch.zeros_like(encoder_hidden_states) if negative_encoder_hidden_states is None \
+            else negative_encoder_hidden_states
+        encoder_hidden_states = torch.cat([negative, encoder_hidden_states])
     repeats = 2 if do_guidance else 1
-    model_known = known_latents.to(dtype).repeat(repeats, 1, 1, 1, 1)
-    model_mask = generate_mask.to(device=device, dtype=dtype).repeat(repeats, 1, 1, 1, 1)
-    for t in timesteps:
-        model_input = latents.to(dtype).repeat(repeats, 1, 1, 1, 1)
-        timestep = t.expand(model_input.shape[0])
-        extra = {"guide_latents": model_guide} if guided else {}
-        velocity = transformer(
-            model_input, model_known, model_mask, timestep, encoder_hidden_states=encoder_hidden_states, **extra
-        ).sample.float()
+    guided = bool(getattr(transformer.config, "guide", False)) and prior_latents is not None
+    extra = {"guide_latents": prior_latents.repeat(repeats, 1, 1, 1, 1)} if guided else {}
+    path = torch.tensor([*levels, 0.0], dtype=torch.float32)
+    for level, following in zip(path[:-1], path[1:]):
+        velocity = transformer(latents.repeat(repeats, 1, 1, 1, 1), known_latents.repeat(repeats, 1, 1, 1, 1),
+                               generate_mask.repeat(repeats, 1, 1, 1, 1),
+                               (level * NUM_TRAIN_TIMESTEPS).expand(latents.shape[0] * repeats),
+                               encoder_hidden_states=encoder_hidden_states, **extra).sample
         if do_guidance:
             velocity_negative, velocity_text = velocity.chunk(2)
             velocity = velocity_negative + guidance_scale * (velocity_text - velocity_negative)
-        latents = scheduler.step(velocity, t, latents).prev_sample
-        latents = torch.where(keep, known_latents, latents)
+        latents = torch.where(keep, known_latents, latents + (following - level) * velocity)
     return latents
 
 
-STRENGTHS = (0.05, 0.1, 0.2, 0.25, 0.3, 1 / 3, 0.4, 0.5, 0.6, 2 / 3, 0.75, 0.8, 0.9, 0.95, 1.0)
+class Still(torch.nn.Module):
+    """A transformer whose velocity is 0: sampling returns the latents it started from."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+        self.config = type("Config", (), {"guide": False})()
+        self.device, self.dtype = self.anchor.device, self.anchor.dtype
+
+    def forward(self, hidden_states, *args, **kwargs):
+        from diffusers.models.modeling_outputs import Transformer2DModelOutput
+        return Transformer2DModelOutput(sample=torch.zeros_like(hidden_states))
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 10, 16, 20, 25, 50, 100])
-def test_explicit_sigmas_give_the_schedule_of_set_timesteps_cut_at_the_strength_bit_for_bit(steps):
+STRENGTHS = (0.05, 0.1, 0.2, 0.25, 0.3, 1 / 3, 0.5, 0.75, 0.9, 1.0)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 8, 10, 16, 50])
+def test_the_noise_levels_run_from_strength_down_to_zero_in_as_many_real_steps_as_asked(steps):
+    pipeline = tiny_pipeline()
     for strength in STRENGTHS:
-        before = default_scheduler()
-        before.set_timesteps(steps)
-        first = min(int(round(steps * (1.0 - strength))), steps - 1)
-        assert first_step(steps, strength) == first
-        explicit = default_scheduler()
-        explicit.set_timesteps(sigmas=denoising_sigmas(explicit, steps, strength))
-        assert torch.equal(explicit.timesteps, before.timesteps[first:]), (steps, strength)
-        assert torch.equal(explicit.sigmas, before.sigmas[first:]), (steps, strength)
-        assert explicit.sigmas.dtype == explicit.timesteps.dtype == torch.float32
-        assert explicit.sigmas[-1] == 0  # the scheduler's terminal level
-        # the last step runs at 0.001 (a one-step path has only its first, at 1)
-        assert explicit.sigmas[-2] == (np.float32(1 / NUM_TRAIN_TIMESTEPS) if steps > 1 else 1.0)
-        # the first guess is noised to the same level
-        sample, noise = torch.ones(3), torch.zeros(3)
-        before.set_begin_index(first)
-        explicit.set_begin_index(0)
-        assert torch.equal(explicit.scale_noise(sample, explicit.timesteps[:1], noise),
-                           before.scale_noise(sample, before.timesteps[first:][:1], noise))
+        levels = denoising_sigmas(steps, strength)
+        expected = np.linspace(strength, 0, steps + 1).astype(np.float32)
+        assert levels == expected[:-1].tolist(), (steps, strength)
+        timesteps = pipeline.prepare_timesteps(steps, strength, "cpu")
+        sigmas = pipeline.scheduler.sigmas
+        assert torch.equal(sigmas, torch.from_numpy(expected)), (steps, strength)  # the scheduler's own 0 appended
+        assert torch.equal(timesteps, sigmas[:-1] * NUM_TRAIN_TIMESTEPS)
+        assert len(timesteps) == steps                           # every step runs
+        assert sigmas[0] == np.float32(strength)                 # the first level is the strength itself
+        assert sigmas[-2] == pytest.approx(strength / steps)     # the last step starts at strength / N, not at 0.001
+        assert sigmas[-2] > 1.5 / NUM_TRAIN_TIMESTEPS or strength / steps <= 1.5 / NUM_TRAIN_TIMESTEPS
+        assert bool((sigmas[:-1] - sigmas[1:] > 0).all())        # no step of zero length
+
+
+def test_a_few_noise_levels_by_value():
+    assert denoising_sigmas(1, 0.2) == [np.float32(0.2)]
+    assert denoising_sigmas(2, 0.2) == [np.float32(0.2), np.float32(0.1)]
+    assert denoising_sigmas(4, 1.0) == [1.0, 0.75, 0.5, 0.25]
+    with pytest.raises(InputError, match="num_inference_steps"):
+        denoising_sigmas(0, 0.2)
+    with pytest.raises(InputError, match="strength"):
+        denoising_sigmas(2, 0.0)
+
+
+def test_the_first_guess_is_noised_to_exactly_the_strength_and_one_step_honours_it():
+    still = ShotfillDiTPipeline(vae=None, transformer=Still(), scheduler=default_scheduler())
+    known, mask, guess = window()
+    generated = mask.expand_as(known).bool()
+    for strength in (0.05, 0.2, 0.5, 0.9):
+        for steps in (1, 3):
+            out = still(known, mask, num_inference_steps=steps, generator=torch.Generator().manual_seed(4),
+                        prior_latents=guess, strength=strength, output_type="latent").latents
+            noise = randn_tensor(known.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float32)
+            level = torch.tensor(strength, dtype=torch.float32)
+            torch.testing.assert_close(out[generated], ((1 - level) * guess + level * noise)[generated],
+                                       rtol=0, atol=1e-6)
+            assert torch.equal(out[~generated], known[~generated])
+    pipeline = tiny_pipeline(guide=True)
+    one_step = {strength: pipeline(known, mask, num_inference_steps=1, generator=torch.Generator().manual_seed(4),
+                                   prior_latents=guess, strength=strength, output_type="latent").latents
+                for strength in (0.1, 0.2, 0.5)}
+    assert not torch.allclose(one_step[0.1], one_step[0.2]) and not torch.allclose(one_step[0.2], one_step[0.5])
+
+
+def test_every_step_count_from_1_to_8_changes_the_result_at_strength_0_2():
+    pipeline = tiny_pipeline(guide=True)
+    known, mask, guess = window()
+    results = [pipeline(known, mask, num_inference_steps=steps, generator=torch.Generator().manual_seed(4),
+                        prior_latents=guess, strength=0.2, output_type="latent").latents for steps in range(1, 9)]
+    generated = mask.expand_as(known).bool()
+    for a in range(len(results)):
+        for b in range(a + 1, len(results)):
+            assert (results[a] - results[b])[generated].abs().max() > 1e-4, (a + 1, b + 1)
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.5, 0.2])
 @pytest.mark.parametrize("guide", [False, True])
-def test_call_gives_the_latents_of_the_sampling_loop_it_replaced(guide, strength):
+def test_call_is_the_euler_path_its_options_describe(guide, strength):
     pipeline = tiny_pipeline(guide=guide)
     known, mask, guess = window(batch=2)
     for steps in (1, 3, 10):
         new = pipeline(known, mask, num_inference_steps=steps, generator=torch.Generator().manual_seed(4),
                        prior_latents=guess, strength=strength, output_type="latent").latents
-        old = sample_before_the_pipeline(pipeline.transformer, known_latents=known, generate_mask=mask,
-                                         scheduler=default_scheduler(), num_steps=steps,
-                                         generator=torch.Generator().manual_seed(4), prior_latents=guess,
-                                         strength=strength)
-        assert new.dtype == torch.float32 and torch.equal(new, old), steps
+        by_hand = euler_by_hand(pipeline.transformer, known_latents=known, generate_mask=mask,
+                                levels=denoising_sigmas(steps, strength), generator=torch.Generator().manual_seed(4),
+                                prior_latents=guess)
+        assert new.dtype == torch.float32
+        torch.testing.assert_close(new, by_hand, rtol=0, atol=1e-5)
 
 
-def test_call_with_classifier_free_guidance_gives_the_latents_of_the_loop_it_replaced():
+def test_call_with_classifier_free_guidance_is_the_euler_path_with_guidance():
     pipeline = tiny_pipeline(text_dim=8)
     known, mask, _ = window()
     text, negative = torch.randn(1, 3, 8), torch.randn(1, 3, 8)
     kwargs = dict(encoder_hidden_states=text, guidance_scale=3.0, negative_encoder_hidden_states=negative)
     new = pipeline(known, mask, num_inference_steps=3, generator=torch.Generator().manual_seed(0),
                    output_type="latent", **kwargs).latents
-    old = sample_before_the_pipeline(pipeline.transformer, known_latents=known, generate_mask=mask,
-                                     scheduler=default_scheduler(), num_steps=3,
-                                     generator=torch.Generator().manual_seed(0), **kwargs)
-    assert torch.equal(new, old)
+    by_hand = euler_by_hand(pipeline.transformer, known_latents=known, generate_mask=mask,
+                            levels=denoising_sigmas(3, 1.0), generator=torch.Generator().manual_seed(0), **kwargs)
+    torch.testing.assert_close(new, by_hand, rtol=0, atol=1e-5)
+
+
+def test_a_scheduler_that_would_move_the_noise_levels_is_refused(tmp_path):
+    pipeline = tiny_pipeline()
+    known, mask, guess = window()
+    for config in ({"shift": 3.0}, {"use_karras_sigmas": True}, {"invert_sigmas": True}):
+        pipeline.scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, **config)
+        with pytest.raises(InputError, match="changes the noise levels it is given"):
+            pipeline(known, mask, num_inference_steps=2, prior_latents=guess, strength=0.5)
+    pipeline.save_pretrained(tmp_path / "model")  # the shifted one
+    with pytest.raises(EngineUnavailableError, match=r"scheduler_config.json: the scheduler changes the noise levels"):
+        ShotfillDiTPipeline.from_pretrained(tmp_path / "model")
 
 
 def test_call_decodes_unless_asked_for_latents_and_returns_a_dataclass_or_a_tuple():

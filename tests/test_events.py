@@ -107,6 +107,9 @@ EXAMPLES = [
                         PreviewFrame(1, PreviewRole.FILL, "1005", "/p/x.1005.after.png", "/p/x.1005.before.png"))),
     WarningEvent("prompt ignored"),
     ResultEvent({"job_id": "j", "output_pattern": "/o/a.####.exr", "frames": [1, 2], "contact_sheet": None}),
+    ResultEvent({"job_id": "j", "output_pattern": "/o/a.####.exr", "frames": [1, 2], "warnings": ["w"],
+                 "frame_trust": [{"frame": 1, "trust": 0.82, "method": "interpolated"},
+                                 {"frame": 2, "trust": None, "method": None}]}),
     ErrorEvent("shot.1010.exr: frame 1010 is missing", 2),
     DemoEvent("/d/edit.otio", "/d/sheet.png", 45.9, 16.6, [{"job_id": "j"}]),
 ]
@@ -118,6 +121,37 @@ def test_every_kind_round_trips_through_its_json_form(event):
     assert client.parse_event(line) == event
     assert protocol.EVENTS[event.kind] is type(event)
     assert list(event.to_dict())[0] == "event" and event.to_dict()["event"] == event.kind
+
+
+def test_a_results_frame_trust_is_typed_and_checked():
+    event = client.parse_event(json.dumps({
+        "event": "result", "output_pattern": "/o/a.####.exr", "frames": [1013, 1014, 1015],
+        "warnings": ["frames 1014-1015 of the extension: trust below 0.2"],
+        "frame_trust": [{"frame": 1013, "trust": 1, "method": "extrapolated"},
+                        {"frame": 1014, "trust": 0.19, "method": "extrapolated"},
+                        {"frame": 1015, "trust": None, "method": None}]}))
+    assert event.frame_trust == (protocol.FrameTrust(1013, 1.0, "extrapolated"),
+                                 protocol.FrameTrust(1014, 0.19, "extrapolated"), protocol.FrameTrust(1015))
+    assert [e.is_low for e in event.frame_trust] == [False, True, False]
+    assert protocol.trust_summary(event.frame_trust) == (0.595, 0.19)
+    assert protocol.trust_summary([protocol.FrameTrust(1)]) is None
+    assert event.warnings == ("frames 1014-1015 of the extension: trust below 0.2",)
+    # a worker from before frame_trust: none, not an error
+    old = client.parse_event('{"event": "result", "output_pattern": "/o/a.####.exr", "frames": [1]}')
+    assert old.frame_trust == () and old.warnings == ()
+
+
+@pytest.mark.parametrize("frame_trust, named", [
+    ('{"frame": 1}', "'frame_trust'"),
+    ('[{"frame": "1", "trust": 0.5, "method": "held"}]', r"\(frame_trust 0\) has no valid 'frame'"),
+    ('[{"frame": 1, "trust": 1.5, "method": "held"}]', r"\(frame_trust 0\) has no valid 'trust' \(0\.\.1\)"),
+    ('[{"frame": 1, "trust": 0.5}, {"frame": 2, "trust": 0.5, "method": 7}]', r"\(frame_trust 1\) has no valid 'method'"),
+    ('[3]', r"\(frame_trust 0\) is not an object"),
+])
+def test_a_bad_frame_trust_is_named(frame_trust, named):
+    with pytest.raises(protocol.ProtocolError, match=named):
+        client.parse_event('{"event": "result", "output_pattern": "/o/a.####.exr", "frames": [1], '
+                           '"frame_trust": %s}' % frame_trust)
 
 
 def test_the_examples_cover_every_kind():

@@ -179,6 +179,22 @@ def test_a_pan_is_interpolated_far_better_than_a_dissolve(rife):
     assert made.confidence[inner].mean() > 0.8
 
 
+def test_the_flow_between_two_frames_follows_a_pan(rife):
+    texture = _texture(100, 160)
+    a, b = _pan(20, texture), _pan(26, texture)  # b's content lies 6 px left of a's: a(x) = b(x - 6)
+    field = rife.flow(a, b)
+    assert field.shape == (72, 100, 2) and field.dtype == np.float32
+    inner = field[8:-8, 12:-12]
+    assert np.median(inner[..., 0]) == pytest.approx(-6.0, abs=0.4)
+    assert np.median(inner[..., 1]) == pytest.approx(0.0, abs=0.4)
+    half = rife.flow(a, b, size=(36, 50))  # at another size, in that size's pixels
+    assert half.shape == (36, 50, 2) and np.median(half[4:-4, 6:-6, 0]) == pytest.approx(-3.0, abs=0.3)
+    from shotfill.engines.classical import _cv
+
+    pulled = _cv.warp(b, field)  # the field pulls b onto a's grid
+    assert psnr(pulled[8:-8, 12:-12], a[8:-8, 12:-12]) > psnr(b[8:-8, 12:-12], a[8:-8, 12:-12]) + 10
+
+
 def test_values_above_1_survive_the_warp(rife):
     texture = _texture(100, 160)
     a, b = _pan(20, texture), _pan(28, texture)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from shotfill.errors import JobSpecError
-from shotfill.job import JOB_VERSION, JobSpec
+from shotfill.job import JOB_VERSION, MAX_SEED, EditSpec, JobSpec
 from shotfill.plan import TaskKind
 
 
@@ -39,6 +39,8 @@ def test_id_is_stable_and_depends_on_content():
     ({"frames": "8"}, "frames"),
     ({"task": "zoom"}, "task"),
     ({"seed": -1}, "seed"),
+    ({"seed": 2**31}, "seed"),                  # more than the EXR header's int keeps
+    ({"context": 0}, "context"),
     ({"output": {"dir": "x", "compression": "jpeg"}}, "output.compression"),
     ({"output": {"dir": "x", "padding": 0}}, "output.padding"),
     ({"output": {"dir": "x", "name": "a/b"}}, "output.name"),
@@ -81,3 +83,24 @@ def test_bad_files(tmp_path):
         JobSpec.load(p)
     with pytest.raises(JobSpecError, match="cannot read"):
         JobSpec.load(tmp_path / "missing.json")
+
+
+def test_seeds_are_what_a_header_keeps():
+    assert MAX_SEED == 2**31 - 1 and JobSpec.from_dict(_extend(seed=MAX_SEED)).seed == MAX_SEED
+    built = JobSpec(output=JobSpec.from_dict(_extend()).output, task=TaskKind.EXTEND_FORWARD,
+                    source=JobSpec.from_dict(_extend()).source, frames=8, seed=2**31)
+    with pytest.raises(JobSpecError, match=r"'seed': must be a whole number 0\.\.2147483647"):
+        built.validate()
+
+
+def test_an_edit_target_takes_a_source_colour_space():
+    spec = JobSpec.from_dict({"edit": {"path": "e.otio", "target": "V1.gap1", "colourspace": "acescg"},
+                              "output": "o"})
+    assert spec.edit.colourspace == "acescg" and JobSpec.from_dict(spec.to_dict()) == spec
+    plain = JobSpec.from_dict({"edit": {"path": "e.otio", "target": "V1.gap1"}, "output": "o"})
+    assert "colourspace" not in plain.to_dict()["edit"] and plain.id != spec.id
+    assert EditSpec("e.otio", "V1.gap1").to_dict() == {"path": "e.otio", "target": "V1.gap1", "rate": None,
+                                                       "write_mode": "track", "export": None,
+                                                       "write_timeline": True}
+    with pytest.raises(JobSpecError, match="edit.colourspace"):
+        JobSpec.from_dict({"edit": {"path": "e.otio", "target": "t", "colourspace": 3}, "output": "o"})

@@ -315,17 +315,18 @@ def test_sampling_the_exact_velocity_lands_on_the_clean_latents():
     assert torch.allclose(out, clean, atol=1e-4)
 
 
-def test_refining_a_prior_runs_the_steps_below_strength_and_starts_from_the_noised_prior():
+def test_refining_a_prior_runs_every_step_from_strength_and_starts_from_the_noised_prior():
     clean, mask = latents(seed=11), fill_mask()
     known = torch.where(mask.bool(), 0.0, clean)
-    steps = []
-    out = sample(
-        OracleTransformer(clean), known_latents=known, generate_mask=mask, scheduler=scheduler(), num_steps=10,
-        generator=torch.Generator().manual_seed(0), prior_latents=torch.zeros_like(clean), strength=0.3,
-        progress=lambda fraction, message: steps.append(message),
-    )
-    assert len(steps) == 3                                   # the last 30% of a 10-step path
-    assert torch.allclose(out, clean, atol=1e-4)             # the exact velocity still lands on the clean latents
+    for num_steps in (1, 3, 10):
+        steps = []
+        out = sample(
+            OracleTransformer(clean), known_latents=known, generate_mask=mask, scheduler=scheduler(),
+            num_steps=num_steps, generator=torch.Generator().manual_seed(0), prior_latents=torch.zeros_like(clean),
+            strength=0.3, progress=lambda fraction, message: steps.append(message),
+        )
+        assert len(steps) == num_steps                       # every step runs, from 0.3 down to 0
+        assert torch.allclose(out, clean, atol=1e-4)         # the exact velocity still lands on the clean latents
 
     class Still(OracleTransformer):                          # zero velocity: the start is the answer
         def forward(self, hidden_states, *args, **kwargs):
@@ -381,6 +382,16 @@ def test_random_training_masks_have_the_layout_of_their_task_kind(kind):
             TaskKind.EXTEND_BACKWARD: (True, False),
             TaskKind.BRIDGE: (False, False),
         }[kind]
+        if kind is TaskKind.BRIDGE:  # two known frames on one side at least, for the first guess's self-check
+            assert max(int(generated[0]), len(per_frame) - 1 - int(generated[-1])) >= 2
+
+
+def test_training_bridges_always_keep_two_known_frames_on_one_side_and_need_four_frames():
+    masks = random_generate_mask((400, 4, 2, 2), torch.Generator().manual_seed(1), kinds=(TaskKind.BRIDGE,))
+    layouts = {tuple(int(v) for v in m[0, :, 0, 0]) for m in masks}
+    assert layouts == {(0, 0, 1, 0), (0, 1, 0, 0)}                  # 2 + 1 and 1 + 2 known, never 1 + 1
+    with pytest.raises(InputError, match="too short"):
+        random_generate_mask((1, 3, 2, 2), None, kinds=(TaskKind.BRIDGE,))
 
 
 # -- sampling ------------------------------------------------------------------------------------

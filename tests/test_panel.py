@@ -28,7 +28,7 @@ from shotfill_plugin.state import Settings, SettingsStore, Status, TakeStatus
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugin"
 ENGINE = f"{sys.executable} -m shotfill"
-WORKER_TIMEOUT_MS = 60000
+WORKER_TIMEOUT_MS = 240_000  # a hang guard, not a timing check: the dit engine on a shared 2-core CPU can take minutes
 
 
 @pytest.fixture(scope="module")
@@ -543,3 +543,80 @@ def test_takes_that_differ_only_in_prompt_or_steps_get_their_own_folders():
     assert _take_folder(T(), base, 0) == "V1_gap1_dit_s0"           # defaults: the plain name
     assert _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0) == \
         _take_folder(T(), dataclasses.replace(base, prompt="dusk"), 0)   # same settings resume
+
+
+# ---------------------------------------------------------------------------
+# how far each take can be trusted: a strip of its frames' trust, and its warnings
+# ---------------------------------------------------------------------------
+def _feed_take(panel: ShotfillPanel, frame_trust: list, warnings: list):
+    """Run the selected target's next take on events the test writes, as the worker would send them."""
+    state = panel.state
+    [take] = state.queue_takes()
+    state.start_take(take)
+    for w in warnings:
+        state.apply_event(take, WarningEvent(w))
+    state.apply_event(take, ResultEvent({"output_pattern": "/o/x.####.exr", "frames": [e["frame"] for e in frame_trust],
+                                         "warnings": warnings, "frame_trust": frame_trust}))
+    state.apply_event(take, JobFinished(JobStatus.DONE, "finished"))
+    return take
+
+
+def test_each_take_shows_a_trust_strip_and_its_warnings(make_panel, shoot, qtbot, edit, tmp_path):
+    from shotfill_plugin.protocol import LOW_TRUST, FrameTrust
+    from shotfill_plugin.widgets.takes import trust_colour
+
+    panel = make_panel(output_dir=str(tmp_path / "renders"), engine="flow", frames=12)
+    assert panel.load_edit(str(edit))
+    _click_target(qtbot, panel, "V1.gap1")
+    panel.generate()                                         # a real worker: shot A and B share no motion
+    _wait_idle(qtbot, panel)
+    bridge = panel.state.takes[0]
+    assert bridge.status is TakeStatus.DONE
+    fallback = ("bridge: fell back to a dissolve on frames 1001-1012: the shots do not follow one motion; "
+                "the result is a cross-dissolve")
+    assert bridge.warnings == [fallback]
+    assert [(e.frame, e.method) for e in bridge.frame_trust] == [(f, "dissolve") for f in range(1001, 1013)]
+    row = panel.take_row(0)
+    assert row.trust.isVisible() and len(row.trust.entries()) == 12
+    assert fallback in row.warnings.text() and row.warnings.isVisible()
+    assert "trust 0.00 (lowest 0.00)" in bridge.summary() and "1 warning" in bridge.summary()
+    shoot(panel, "trust_bridge")
+
+    # an extension whose motion fades: its weak frames are red, its strong ones green, each cell tells
+    _click_target(qtbot, panel, "V1.clip2.tail")
+    trust = [0.92, 0.81, 0.66, 0.5, 0.37, 0.26, 0.19, 0.15, 0.11, 0.08, 0.06, 0.05]
+    low = "frames 1045-1050 of the extension: trust below 0.2 (lowest 0.05: the motion could not be followed)"
+    entries = [{"frame": 1039 + i, "trust": t, "method": "extrapolated"} for i, t in enumerate(trust)]
+    ext = _feed_take(panel, entries, [low])
+    assert ext.frame_trust == tuple(FrameTrust(e["frame"], e["trust"], e["method"]) for e in entries)
+    assert ext.warnings == [low]
+    panel.takes_list.setCurrentRow(1)
+    row = panel.take_row(1)
+    strip = row.trust
+    assert strip.tooltip_at(0) == "frame 1039: trust 0.92, extrapolated"
+    assert strip.tooltip_at(11) == f"frame 1050: trust 0.05 (low: below {LOW_TRUST:g}), extrapolated"
+    assert strip.cell_at(strip.cell_rect(6).center().x()) == 6
+    image = strip.grab().toImage()
+    colours = [image.pixelColor(strip.cell_rect(i).center().toPoint()) for i in (0, 11)]
+    assert colours == [trust_colour(0.92), trust_colour(0.05)]
+    assert colours[0].green() > colours[0].red() and colours[1].red() > 2 * colours[1].green()
+    assert trust_colour(None) != trust_colour(0.0) and trust_colour(LOW_TRUST) != trust_colour(0.0)
+    below, at = trust_colour(LOW_TRUST - 0.01), trust_colour(LOW_TRUST)   # a step at the threshold
+    assert at.green() - below.green() > 60
+    assert low in row.warnings.text()
+    assert row.height() >= row.warnings.height() + row.trust.height()     # the row makes room for them
+    shoot(panel, "trust")
+
+
+def test_the_panel_seeds_are_the_jobs(make_panel, qtbot, edit, tmp_path):
+    from shotfill.job import MAX_SEED
+    from shotfill_plugin.state import MAX_SEED as PANEL_MAX_SEED
+
+    assert PANEL_MAX_SEED == MAX_SEED
+    panel = make_panel(output_dir=str(tmp_path / "renders"), seed=MAX_SEED - 1, takes=2)
+    assert panel.load_edit(str(edit))
+    assert panel.state.can_generate() == (True, "")
+    panel.state.update_settings(takes=3)                     # seeds 2147483646..2147483648: one too many
+    ok, why = panel.state.can_generate()
+    assert not ok and "would need seed 2147483648" in why and "lower the seed or the takes" in why
+    assert not panel.generate_button.isEnabled() and "2147483648" in panel.generate_button.toolTip()

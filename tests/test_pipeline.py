@@ -356,3 +356,245 @@ def test_an_engine_that_returns_a_bare_array_is_a_clear_error(tmp_path, monkeypa
     monkeypatch.setattr(FlowEngine, "generate", lambda self, *a, **k: original(self, *a, **k).frames)
     with pytest.raises(ShotfillError, match="engine 'flow' returned a ndarray, not an EngineResult"):
         run_job(_job(tmp_path, source=_plate(tmp_path / "plates")))
+
+
+# ---------------------------------------------------------------------------
+# trust: per written frame, the engine's confidence over its new pixels and its method
+# ---------------------------------------------------------------------------
+class _ScriptedEngine:
+    """An engine whose confidence and methods the test decides: each generated position's pixels are
+    the last known frame, its confidence ``trust[i]`` (None: no confidence), its method ``method``."""
+
+    def __new__(cls, trust, method="extrapolated", methods=None):
+        from shotfill.engines import Engine, EngineResult
+
+        class Scripted(Engine):
+            name = "scripted"
+            context_frames = 2
+
+            def generate(self, plan, frames, masks, **kwargs):
+                out = np.array(frames, copy=True)
+                confidence = None if trust is None else np.ones(masks.shape, np.float32)
+                words = [None] * len(plan)
+                last = plan.known_positions[-1]
+                for i, p in enumerate(plan.written_positions):
+                    out[p] = frames[last]
+                    if confidence is not None:
+                        confidence[p] = trust[i]
+                    words[p] = method
+                return EngineResult(frames=out, confidence=confidence, methods=methods or words)
+
+        return Scripted()
+
+
+def test_every_written_frame_says_its_trust_and_method_in_the_result_the_event_and_its_header(tmp_path):
+    from shotfill_plugin.protocol import FrameTrust, ResultEvent
+
+    src = _plate(tmp_path / "plates")
+    sink = ListSink()
+    res = run_job(_job(tmp_path, source=src), sink)
+    assert [e["frame"] for e in res.frame_trust] == res.frames
+    assert all(e["method"] == "extrapolated" and 0.0 <= e["trust"] <= 1.0 for e in res.frame_trust)
+    [event] = sink.of("result")
+    assert event["frame_trust"] == res.frame_trust
+    parsed = ResultEvent.from_dict(event).frame_trust
+    assert parsed == tuple(FrameTrust(e["frame"], e["trust"], e["method"]) for e in res.frame_trust)
+    for entry in res.frame_trust:
+        h = read_exr_header(tmp_path / "out" / f"plate_ext.{entry['frame']}.exr")
+        assert isinstance(h["shotfill.trust"], float) and isinstance(h["shotfill.method"], str)
+        assert round(h["shotfill.trust"], 3) == entry["trust"] and h["shotfill.method"] == "extrapolated"
+
+
+def test_trust_is_the_mean_confidence_over_the_generated_pixels_of_a_fill(tmp_path, monkeypatch):
+    import cv2
+
+    from shotfill.engines.classical.flow import FlowEngine
+
+    src = _plate(tmp_path / "plates", frames=range(1, 4))
+    (tmp_path / "m").mkdir()
+    for f in range(1, 4):
+        m = np.zeros((H, W), np.uint8)
+        if f != 2:
+            m[:, :W // 4] = 255                              # a quarter of the frame; frame 2: nothing
+        cv2.imwrite(str(tmp_path / "m" / f"m.{f:04d}.png"), m)
+    original = FlowEngine.generate
+
+    def half_trusted(self, plan, frames, masks, **kwargs):
+        out = original(self, plan, frames, masks, **kwargs)
+        out.confidence[:] = 1.0
+        out.confidence[:, : H // 2] = 0.2                   # half the hole's pixels at 0.2, outside: 1
+        return out
+
+    monkeypatch.setattr(FlowEngine, "generate", half_trusted)
+    res = run_job(_job(tmp_path, task="fill", source=src, mask={"path": str(tmp_path / "m" / "m.####.png")}))
+    assert [(e["frame"], e["trust"]) for e in res.frame_trust] == [(1, 0.6), (2, None), (3, 0.6)]
+    assert res.frame_trust[1]["method"] is None and res.frame_trust[0]["method"].startswith("propagated")
+    h = read_exr_header(tmp_path / "out" / "plate_fill.0002.exr")
+    assert "shotfill.trust" not in h and "shotfill.method" not in h      # nothing generated there
+
+
+def test_a_dissolve_fallback_is_a_warning(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1, 9), seed=1)
+    b = _plate(tmp_path / "b", "b", range(1, 9), seed=2)   # another shot: no motion leads from A to B
+    sink = ListSink()
+    res = run_job(_job(tmp_path, task="bridge", source=a, source_b={"path": b}, frames=5), sink)
+    assert [e["method"] for e in res.frame_trust] == ["dissolve"] * 5
+    expected = ("bridge: fell back to a dissolve on frames 9-13: the shots do not follow one motion; "
+                "the result is a cross-dissolve")
+    assert expected in res.warnings and expected in [e["message"] for e in sink.of("warning")]
+    # the dissolve is said once: not again as a run of low trust
+    assert not any("trust below" in w for w in res.warnings)
+
+
+def test_the_baselines_dissolve_is_said_without_a_fallback(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1, 9), seed=1)
+    res = run_job(_job(tmp_path, task="bridge", source=a, source_b={"path": a}, frames=3, engine="baseline"))
+    assert [(e["trust"], e["method"]) for e in res.frame_trust] == [(None, "dissolve")] * 3
+    assert "bridge: frames 9-11 are a cross-dissolve (the engine follows no motion)" in res.warnings
+
+
+def test_a_long_run_of_low_trust_is_a_warning(tmp_path):
+    from shotfill_plugin.protocol import LOW_TRUST
+
+    src = _plate(tmp_path / "plates")
+    trust = [0.9, 0.5, LOW_TRUST, 0.19, 0.12, 0.1, 0.05, 0.3]   # 0.2 itself is not low
+    sink = ListSink()
+    res = run_job(_job(tmp_path, source=src, frames=8), sink, engine=_ScriptedEngine(trust))
+    warning = ("frames 1016-1019 of the extension: trust below 0.2 "
+               "(lowest 0.05: the motion could not be followed)")
+    assert res.warnings == [warning] and [e["message"] for e in sink.of("warning")] == [warning]
+    # three low frames in a row are not a long run when four or more frames are assessed
+    res = run_job(_job(tmp_path, source=src, frames=5, seed=1), engine=_ScriptedEngine([0.9, 0.1, 0.1, 0.1, 0.9]))
+    assert res.warnings == []
+    # ... but every frame of a shorter job is
+    res = run_job(_job(tmp_path, source=src, frames=2, seed=2), engine=_ScriptedEngine([0.1, 0.1]))
+    assert res.warnings == ["frames 1013-1014 of the extension: trust below 0.2 "
+                            "(lowest 0.10: the motion could not be followed)"]
+    # an engine that gives no confidence gives no trust, and no trust warning
+    res = run_job(_job(tmp_path, source=src, frames=4, seed=3), engine=_ScriptedEngine(None, method="held"))
+    assert [(e["trust"], e["method"]) for e in res.frame_trust] == [(None, "held")] * 4 and res.warnings == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"trust": [0.5] * 4, "methods": ["extrapolated"]}, "engine 'scripted' gave 1 methods for a window of 6"),
+    ({"trust": [0.5] * 4, "method": "guessed"}, "named its method at position 2 'guessed'"),
+    ({"trust": [0.5, 1.5, 0.5, 0.5]}, "confidence outside 0..1 at position 3"),
+    ({"trust": [0.5, float("nan"), 0.5, 0.5]}, "confidence outside 0..1 at position 3"),
+])
+def test_an_engines_trust_that_does_not_fit_is_a_clear_error(tmp_path, kwargs, message):
+    from shotfill.errors import ShotfillError
+
+    with pytest.raises(ShotfillError, match=message):
+        run_job(_job(tmp_path, source=_plate(tmp_path / "plates")), engine=_ScriptedEngine(**kwargs))
+    assert not list((tmp_path / "out").glob("*.exr"))       # found before any frame is written
+
+
+def test_resumed_frames_keep_the_trust_their_earlier_run_wrote(tmp_path):
+    src = _plate(tmp_path / "plates")
+    spec = _job(tmp_path, source=src, frames=6, engine="baseline")   # the scripted engine stands in for it
+    first = run_job(spec, engine=_ScriptedEngine([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]))
+    os.remove(tmp_path / "out" / "plate_ext.1015.exr")
+    # the engine now trusts every frame less: only the frame written again says so
+    again = run_job(spec, engine=_ScriptedEngine([0.1] * 6))
+    assert again.written == [1015]
+    assert [e["trust"] for e in again.frame_trust] == [0.9, 0.8, 0.1, 0.6, 0.5, 0.4]
+    # nothing left to do: every frame's trust from its header, and the warnings said again
+    sink = ListSink()
+    third = run_job(spec, sink, engine=_ScriptedEngine([0.0] * 6))
+    assert third.written == [] and third.frame_trust == again.frame_trust
+    # a frame whose header has no trust (written before shotfill wrote it) takes its result file's
+    path = tmp_path / "out" / "plate_ext.1016.exr"
+    image = read_exr(path)
+    attributes = {k: v for k, v in image.attributes.items() if not k.startswith("shotfill.trust")
+                  and k != "shotfill.method" and k.startswith("shotfill.")}
+    write_exr(path, image.pixels, attributes=attributes)
+    fourth = run_job(spec, engine=_ScriptedEngine([0.0] * 6))
+    assert fourth.frame_trust == again.frame_trust
+
+
+def test_the_engine_result_of_a_resumed_job_still_says_a_low_run(tmp_path):
+    src = _plate(tmp_path / "plates")
+    spec = _job(tmp_path, source=src, frames=4, engine="baseline")
+    first = run_job(spec, engine=_ScriptedEngine([0.1] * 4))
+    sink = ListSink()
+    again = run_job(spec, sink, engine=_ScriptedEngine([0.9] * 4))
+    assert again.written == [] and again.warnings == first.warnings != []
+    assert [e["message"] for e in sink.of("warning")] == first.warnings
+
+
+# ---------------------------------------------------------------------------
+# bugs found on the way (issue 13, part 7)
+# ---------------------------------------------------------------------------
+def test_a_seed_is_refused_unless_the_header_can_keep_it(tmp_path):
+    from shotfill.errors import JobSpecError
+    from shotfill.job import MAX_SEED
+
+    src = _plate(tmp_path / "plates")
+    with pytest.raises(JobSpecError, match=r"seed.*0\.\.2147483647"):
+        _job(tmp_path, source=src, seed=2**31)
+    import dataclasses
+
+    built = dataclasses.replace(_job(tmp_path, source=src), seed=2**40)
+    with pytest.raises(JobSpecError, match="seed"):      # a spec built in code: refused before any frame
+        run_job(built)
+    assert not (tmp_path / "out").exists()
+    res = run_job(_job(tmp_path, source=src, seed=MAX_SEED, frames=1))
+    assert read_exr_header(tmp_path / "out" / "plate_ext.1013.exr")["shotfill.seed"] == MAX_SEED
+    assert res.written == [1013]
+
+
+def test_a_fill_keeps_each_frames_own_data_window(tmp_path):
+    import cv2
+
+    display = (0, 0, W - 1, H - 1)
+    data = {1: (4, 2, 59, 45), 2: (0, 0, 63, 47), 3: (10, 6, 40, 30)}   # a CG element's box, frame by frame
+    tex = _texture(5)
+    (tmp_path / "plates").mkdir()
+    (tmp_path / "m").mkdir()
+    for f, window in data.items():
+        img = tex[:, 2 * f:2 * f + W][window[1]:window[3] + 1, window[0]:window[2] + 1]
+        write_exr(tmp_path / "plates" / f"p.{f:04d}.exr", img, data_window=window, display_window=display)
+        m = np.zeros((H, W), np.uint8)
+        m[12:24, 16:32] = 255
+        cv2.imwrite(str(tmp_path / "m" / f"m.{f:04d}.png"), m)
+    run_job(_job(tmp_path, task="fill", source=str(tmp_path / "plates" / "p.####.exr"),
+                 mask={"path": str(tmp_path / "m" / "m.####.png")}))
+    for f, window in data.items():
+        out = read_exr(tmp_path / "out" / f"p_fill.{f:04d}.exr")
+        plate = read_exr(tmp_path / "plates" / f"p.{f:04d}.exr")
+        assert (out.data_window, out.display_window) == (window, display), f
+        keep = cv2.imread(str(tmp_path / "m" / f"m.{f:04d}.png"), cv2.IMREAD_GRAYSCALE) == 0
+        assert np.array_equal(out.display_rgb()[keep], plate.display_rgb()[keep])   # outside the hole: the plate
+
+
+def test_an_edit_targets_source_colour_space_is_used(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1001, 1009), seed=1)
+    edit = _edit(tmp_path, a, a)
+    spec = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.gap1", "colourspace": "acescg",
+                                       "write_timeline": False},
+                              "engine": "baseline", "output": {"dir": str(tmp_path / "out"), "preview": False}})
+    from shotfill.worker import resolve
+
+    assert resolve(spec).source_spaces == {"a": "acescg", "b": "acescg"}
+    res = run_job(spec)
+    assert read_exr_header(tmp_path / "out" / f"cut_V1_gap1.{res.frames[0]}.exr")["shotfill.colourSpace"] == "acescg"
+    # without it, each source keeps its own (these plates: linear Rec.709), and the job id is what it was
+    plain = JobSpec.from_dict({"edit": {"path": str(edit), "target": "V1.gap1"}, "output": str(tmp_path / "o")})
+    assert resolve(plain).source_spaces == {"a": "lin_rec709", "b": "lin_rec709"}
+    assert "colourspace" not in plain.to_dict()["edit"]
+
+
+def test_context_zero_is_refused_not_replaced(tmp_path):
+    from shotfill.errors import JobSpecError
+
+    src = _plate(tmp_path / "plates")
+    with pytest.raises(JobSpecError, match="context"):
+        _job(tmp_path, source=src, context=0)
+    spec = _job(tmp_path, source=src, context=3)
+    import dataclasses
+
+    with pytest.raises(JobSpecError, match="'context': must be a whole number of at least 1"):
+        run_job(dataclasses.replace(spec, context=0))       # a spec built in code
+    from shotfill.worker import resolve
+
+    assert len(resolve(spec).plan.known_positions) == 3     # a context given is honoured

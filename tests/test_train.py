@@ -95,6 +95,18 @@ def test_vae_and_dit_training_lower_the_loss_and_resume(recipe, tmp_path):
     assert json.loads((shipped / "model_index.json").read_text())["_class_name"] == "ShotfillDiTPipeline"
     scheduler = json.loads((shipped / "scheduler" / "scheduler_config.json").read_text())
     assert scheduler["_class_name"] == "FlowMatchEulerDiscreteScheduler" and scheduler["num_train_timesteps"] == 1000
+    assert scheduler["shift"] == 1.0  # the noise levels run as the manifest's sampling gives them
+
+    # the schedule is saved with the checkpoint and read back by the engine
+    sampled = tmp_path / "sampled"
+    assert train("export", str(out), "--out", str(sampled), "--dtype", "float32", "--strength", "0.3",
+                 "--steps", "3", "--samples", "2", "--output", "correction") == 0
+    assert json.loads((sampled / "manifest.json").read_text())["sampling"] == {
+        "strength": 0.3, "steps": 3, "samples": 2, "output": "correction"}
+    from shotfill.engines.dit.engine import DiTEngine
+    engine = DiTEngine(model=str(sampled))
+    assert (engine.strength, engine.steps, engine.samples, engine.output.value, engine.steps_from) == (
+        0.3, 3, 2, "correction", "manifest")
 
 
 def test_export_writes_each_part_as_the_part_saves_itself(tmp_path):
@@ -105,7 +117,7 @@ def test_export_writes_each_part_as_the_part_saves_itself(tmp_path):
     ShotfillVAE(**PRESETS["tiny"].vae_config).save_pretrained(tmp_path / "ckpt" / "vae")
     ShotfillTransformer3DModel.from_preset("tiny").save_pretrained(tmp_path / "ckpt" / "transformer")
     manifest = export_checkpoint(tmp_path / "ckpt", tmp_path / "out", torch.bfloat16, strength=0.5, output="correction")
-    assert manifest["sampling"] == {"strength": 0.5, "samples": 1, "output": "correction"}
+    assert manifest["sampling"] == {"strength": 0.5, "steps": 10, "samples": 1, "output": "correction"}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         cls.from_pretrained(tmp_path / "ckpt" / part, torch_dtype=torch.bfloat16).save_pretrained(tmp_path / "ref" / part)
         for name in ("config.json", "diffusion_pytorch_model.safetensors"):
@@ -174,6 +186,33 @@ def test_flow_priors_replace_only_the_generated_frames_of_refinement_samples():
     assert not torch.allclose(prior[0, :, 2:4], latents[0, :, 2:4])  # the flow guess, not the truth
 
 
+def test_refinement_samples_start_from_the_dit_engines_own_first_guess(monkeypatch):
+    """Training's guess is whatever :func:`shotfill.engines.working.plate_flow` makes, the engine's guess."""
+    from shotfill.engines import working
+    from shotfill.models import ShotfillVAE
+
+    torch.manual_seed(0)
+    vae = ShotfillVAE(**PRESETS["tiny"].vae_config).eval()
+    f = vae.spatial_compression
+    pictures = np.random.default_rng(0).random((1, 5, 4 * f, 4 * f, 3)).astype(np.float32)
+    latents = torch.zeros(1, vae.config.latent_channels, 5, 4, 4)
+    mask = torch.zeros(1, 1, 5, 4, 4)
+    mask[:, :, 3:] = 1  # extend forward: frames 3 and 4 generated
+    calls = []
+
+    def grey_guess(plan, frames, masks, cancel=None):
+        calls.append((plan.kind.value, masks.shape))
+        return working.PlateFlow(np.full_like(frames, 0.5), {}, np.ones(masks.shape, np.float32), [None] * len(plan))
+
+    monkeypatch.setattr(working, "plate_flow", grey_guess)
+    prior = flow_prior_latents(vae, latents, mask, pictures, [True])
+    assert calls == [("extend_forward", (5, 4 * f, 4 * f))]
+    grey = torch.zeros(1, 3, 2, 4 * f, 4 * f)  # 0.5 is 0 in the model's [-1, 1]
+    with torch.no_grad():
+        expected = vae.scale_latents(vae.encode(grey).latent_dist.mode())[0]
+    torch.testing.assert_close(prior[0, :, 3:], expected)
+
+
 def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
     import json as _json
 
@@ -190,8 +229,24 @@ def test_dit_training_makes_a_guided_model_unless_told_not_to(recipe, tmp_path):
                        "--preset", "tiny", "--steps", "1", "--no-guide") == 2
 
 
+def test_an_exported_checkpoint_exports_again_with_new_sampling_and_the_same_weights(tmp_path):
+    from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
+
+    torch.manual_seed(0)
+    ShotfillVAE(**PRESETS["tiny"].vae_config).save_pretrained(tmp_path / "ckpt" / "vae")
+    ShotfillTransformer3DModel.from_preset("tiny").save_pretrained(tmp_path / "ckpt" / "transformer")
+    (tmp_path / "ckpt" / "transformer_state.json").write_text('{"step": 7}\n')
+    first = export_checkpoint(tmp_path / "ckpt", tmp_path / "one", torch.bfloat16, strength=0.2, steps=2, samples=4,
+                              output="correction")
+    again = export_checkpoint(tmp_path / "one", tmp_path / "two", torch.bfloat16, strength=0.3, steps=1, samples=4,
+                              output="correction")
+    assert first["training_steps"] == again["training_steps"] == {"transformer": 7}
+    assert again["files"] == first["files"]                      # the very same weights
+    assert again["sampling"] == {"strength": 0.3, "steps": 1, "samples": 4, "output": "correction"}
+
+
 def test_export_refuses_sampling_defaults_the_engine_would_refuse(tmp_path):
-    for kwargs, field in (({"strength": 0.0}, "strength"), ({"samples": 0}, "samples"),
+    for kwargs, field in (({"strength": 0.0}, "strength"), ({"samples": 0}, "samples"), ({"steps": 0}, "steps"),
                           ({"output": "blend"}, "output"), ({"strength": 1.0, "output": "correction"}, "output")):
         with pytest.raises(InputError, match=f"export: {field}"):
             export_checkpoint(tmp_path / "ckpt", tmp_path / "out", torch.float32, **kwargs)

@@ -38,6 +38,8 @@ def cmd_demo(args) -> int:
 
 def run_demo(out, *, engine: str | None = None, events: str = "human",
              size: tuple[int, int] = (640, 360)) -> int:
+    from shotfill_plugin.protocol import trust_summary
+
     from ..engines import DEFAULT_ENGINE
     from ..events import DemoEvent, HumanSink, JsonLinesSink
     from ..job import EditSpec, JobSpec, OutputSpec
@@ -83,11 +85,16 @@ def run_demo(out, *, engine: str | None = None, events: str = "human",
     print(f"  input edit:     {sample.edit}")
     print(f"  new edit:       {new_edit}")
     print(f"  contact sheet:  {sheet}")
-    print(f"  {'target':<16}{'task':<16}{'frames':>7}  {'seam scores (1 = as smooth as the shot)'}")
+    print(f"  {'target':<16}{'task':<16}{'frames':>7}  {'seam (1 = as smooth as the shot, at the cut)':<46}"
+          f"trust (mean, lowest; 1 = tracked to real frames)")
     for r in results:
         seams = ", ".join(f"{k} {v:.2f}" for k, v in r.seam_scores.items()) or "-"
-        print(f"  {r.target:<16}{r.task:<16}{len(r.frames):>7}  {seams}")
+        summary = trust_summary(r.trust_entries())
+        trust = "not given" if summary is None else f"{summary[0]:.2f}, {summary[1]:.2f}"
+        print(f"  {r.target:<16}{r.task:<16}{len(r.frames):>7}  {seams:<46}{trust}")
         print(f"  {'':<16}{r.output_pattern}")
+        for w in r.warnings:
+            print(f"  {'':<16}warning: {w}")
     print(f"  fill vs the clean render, inside the mask: {fill_psnr:.2f} dB PSNR "
           f"(the stand left in: {hole_psnr:.2f} dB)")
     return EXIT_OK

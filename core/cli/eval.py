@@ -1,7 +1,9 @@
 """``shotfill eval FOOTAGE_DIR``: the quality harness (:mod:`shotfill.quality.harness`) on a folder of shots.
 
-Hides real frames of each shot, generates them with each engine, scores them against the
-truth, writes ``results.json`` and ``results.md`` and prints the Markdown table.
+Hides real frames of each shot, generates them with each engine (every engine given the same
+trials: ``--context`` real frames each side), scores them against the truth, writes
+``results.json`` and ``results.md`` and prints the Markdown table (headline means over the
+untouched shots; see :mod:`shotfill.quality.labels`).
 ``bench/quality.py`` is the same command (:func:`main`).
 """
 from __future__ import annotations
@@ -26,7 +28,8 @@ def add_parser(sub) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``shotfill eval``."""
-    from ..quality.harness import DEFAULT_ENGINES, DEFAULT_OUT, DEFAULT_TASKS
+    from ..quality.harness import DEFAULT_CONTEXT, DEFAULT_ENGINES, DEFAULT_OUT, DEFAULT_TASKS
+    from ..quality.rows import GUESS_ROW, NO_CHANGE_ROW
 
     def names(text: str) -> list[str]:
         return [s.strip() for s in text.split(",") if s.strip()]
@@ -39,8 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("footage", type=Path, help="folder of shots (see shotfill.quality.harness)")
     p.add_argument("--engines", type=names, default=list(DEFAULT_ENGINES),
-                   help="engines to compare, comma separated (default: dit,flow,baseline); "
-                        "NAME:KEY=VALUE sets an engine option, e.g. dit:strength=0.5")
+                   help=f"engine rows to compare, comma separated (default: {','.join(DEFAULT_ENGINES)}); "
+                        "NAME:KEY=VALUE sets an engine option, e.g. dit:strength=0.5; reference rows: "
+                        f"{GUESS_ROW} (the dit engine's own first guess), {NO_CHANGE_ROW} (dit with the "
+                        "model's change switched off)")
     p.add_argument("--tasks", type=names, default=[t.value for t in DEFAULT_TASKS],
                    help="tasks, comma separated (default: all of "
                         + ",".join(t.value for t in DEFAULT_TASKS) + ")")
@@ -48,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bridge-frames", type=counts, default=[4, 12],
                    help="gap lengths for bridge, comma separated (default 4,12)")
     p.add_argument("--fill-frames", type=int, default=10, help="frames in a fill window (default 10)")
+    p.add_argument("--context", type=int, default=DEFAULT_CONTEXT,
+                   help=f"real frames of context each trial gives every engine on each side of what it hides "
+                        f"(default {DEFAULT_CONTEXT}: the flow engine's, the most any default engine asks for; "
+                        "the same for every engine, so none wins by seeing more)")
     p.add_argument("--max-side", type=int, default=480,
                    help="scale frames down so their long side is at most this (default 480)")
     p.add_argument("--max-shots", type=int, default=None, help="evaluate only the first shots")
@@ -65,7 +74,7 @@ def cmd_eval(args, prog: str = "shotfill eval") -> int:
 
     try:
         results = run(args.footage, engines=args.engines, tasks=args.tasks, extend_frames=args.extend_frames,
-                      bridge_frames=args.bridge_frames, fill_frames=args.fill_frames,
+                      bridge_frames=args.bridge_frames, fill_frames=args.fill_frames, context=args.context,
                       max_side=args.max_side, max_shots=args.max_shots, shots=args.shots,
                       out=args.out, progress=report)
     except ShotfillError as e:

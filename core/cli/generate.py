@@ -45,9 +45,10 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
 
     p.add_argument("--out", required=needs_out, metavar="DIR", help="output folder for the EXR frames")
     p.add_argument("--engine", default=DEFAULT_ENGINE, help=f"engine (default {DEFAULT_ENGINE}; see `shotfill engines`)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0..2147483647 (default 0)")
     p.add_argument("--prompt", default="", help="text prompt, for engines with text conditioning")
-    p.add_argument("--context", type=int, help="known frames each side (default: the engine's)")
+    p.add_argument("--context", type=_context_frames, metavar="N",
+                   help="known frames each side, at least 1 (default: the engine's)")
     engine_option_arguments(p)
     p.add_argument("--target", metavar="ID", help="with an EDIT source: the target id from `shotfill plan`")
     p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
@@ -57,13 +58,27 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
     p.add_argument("--name", help="output file name stem")
     p.add_argument("--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ...")
     p.add_argument("--colourspace-in", "--colorspace-in", dest="colourspace_in",
-                   help="source colour space (default: EXR keeps its own, 8-bit is sRGB)")
+                   help="source colour space, of an edit target's media too (default: EXR keeps its own, "
+                        "8-bit is sRGB)")
     p.add_argument("--colourspace-out", "--colorspace-out", dest="colourspace_out",
                    help="output colour space (default: EXR sources keep theirs, others lin_rec709)")
     p.add_argument("--job-id", help="job id written into each frame (default: derived from the job)")
     p.add_argument("--no-preview", action="store_true", help="do not write the contact sheet")
     p.add_argument("--events", choices=EVENT_MODES, default="human",
                    help="jsonl: one JSON event per line on stdout (for the panel); openjd: Open Job Description progress lines")
+
+
+def _context_frames(text: str) -> int:
+    """``--context N``: a whole number of at least 1 (a plan needs a known frame on each side it
+    continues; 0 is refused, never replaced by the engine's default)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (the known frames each side the engine "
+                                         f"works from), got {n}; leave it out for the engine's default")
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -130,6 +145,8 @@ def _run_spec(spec, args) -> int:
 
 
 def _print_result(r) -> None:
+    """The result as people read it. The seam score says how smooth the cut is, not how good the
+    frames beyond it are: the frames' trust is printed beside it."""
     print(f"{r.task} with engine '{r.engine}': {len(r.written)} frames written, "
           f"{len(r.skipped)} already there")
     print(f"  frames:   {r.output_pattern}  ({min(r.frames)}-{max(r.frames)})")
@@ -137,10 +154,29 @@ def _print_result(r) -> None:
         print(f"  edit:     {r.new_edit}")
     if r.contact_sheet:
         print(f"  preview:  {r.contact_sheet}")
+    trust = _trust_line(r.trust_entries())
     for k, v in r.seam_scores.items():
-        print(f"  seam {k}: {v:.2f} (1 = as smooth as the shot itself)")
+        print(f"  seam {k}: {v:.2f} (1 = as smooth as the shot itself, at the cut only)")
+    print(f"  trust:    {trust}")
     for w in r.warnings:
         print(f"  warning:  {w}")
+
+
+def _trust_line(entries) -> str:
+    """``0.62 mean, 0.08 lowest (1 = tracked to real frames, 0 = made up); 6 below 0.2; 12 extrapolated``."""
+    from shotfill_plugin.protocol import LOW_TRUST, trust_summary
+
+    methods: dict = {}
+    for e in entries:
+        if e.method is not None:
+            methods[e.method] = methods.get(e.method, 0) + 1
+    done = ", ".join(f"{n} {m}" for m, n in methods.items()) or "nothing generated"
+    summary = trust_summary(entries)
+    if summary is None:
+        return f"not given by the engine; {done}"
+    low = sum(e.is_low for e in entries)
+    weak = f"; {low} below {LOW_TRUST:g}" if low else ""
+    return f"{summary[0]:.2f} mean, {summary[1]:.2f} lowest (1 = tracked to real frames, 0 = made up){weak}; {done}"
 
 
 def _source_dict(path, args):
@@ -161,7 +197,7 @@ def _spec_from_args(args, task: str, extra: dict):
         d["output"]["name"] = args.name
     if args.colourspace_out:
         d["output"]["colourspace"] = args.colourspace_out
-    if args.context:
+    if args.context is not None:
         d["context"] = args.context
     if args.job_id:
         d["job_id"] = args.job_id
@@ -172,6 +208,8 @@ def _spec_from_args(args, task: str, extra: dict):
                              f"(list them with: shotfill plan {source})")
         d["edit"] = {"path": str(Path(source).resolve()), "target": args.target,
                      "write_mode": args.write_mode}
+        if getattr(args, "colourspace_in", None):
+            d["edit"]["colourspace"] = args.colourspace_in
         if args.rate:
             d["edit"]["rate"] = args.rate
         if args.export:

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--model-id", default="shotfill-dit", help="the model's name in the manifest and EXR headers")
     export.add_argument("--strength", type=float, default=1.0,
                         help="the dit engine's default strength for this model (1: from noise; below: refine the flow result)")
+    export.add_argument("--steps", type=int, default=10,
+                        help="the dit engine's default denoising steps for this model, from --strength down to 0")
     export.add_argument("--samples", type=int, default=1, help="the dit engine's default samples (their mean is kept)")
     export.add_argument("--output", default="picture", choices=("picture", "correction"),
                         help="the dit engine's default output: the model's picture, or the flow result corrected by it")
@@ -70,7 +72,7 @@ def cmd_train(args) -> int:
     try:
         if args.part == "export":
             manifest = export_checkpoint(Path(args.checkpoint), Path(args.out), getattr(torch, args.dtype),
-                                         args.model_id, args.strength, args.samples, args.output)
+                                         args.model_id, args.strength, args.samples, args.output, args.steps)
             log(f"exported {len(manifest['files'])} weight files to {args.out}")
             return 0
         if args.resume and args.init:

@@ -12,6 +12,8 @@ from .base import METHODS, Engine, EngineResult, check_cancel
 ENGINES = {
     "dit": ("shotfill.engines.dit.engine", "DiTEngine",
             "the project's own video diffusion transformer (shipped checkpoint in resources/dit)"),
+    "motion": ("shotfill.engines.motion", "MotionEngine",
+               "the flow engine with the shipped RIFE: bridges chosen by a self-check, extensions that fade to a hold"),
     "flow": ("shotfill.engines.classical.flow", "FlowEngine",
              "classical optical flow (OpenCV DIS): extrapolate, interpolate, propagate"),
     "baseline": ("shotfill.engines.classical.baselines", "BaselineEngine",
@@ -26,7 +28,7 @@ ENGINES = {
 PLANNED: dict[str, str] = {}
 
 #: what each engine needs beyond the base install, for the error when it is missing
-EXTRAS = {"dit": "dit", "wan-vace": "dit,pretrained", "ltx": "dit,pretrained"}
+EXTRAS = {"dit": "dit", "motion": "dit", "wan-vace": "dit,pretrained", "ltx": "dit,pretrained"}
 
 
 def available_engines() -> dict[str, str]:

@@ -60,6 +60,9 @@ DEFAULT_WORKING_SIDE = 960
 AGREEMENT_SCALE = 0.05
 #: the self-check's PSNR is capped here (identical pictures)
 MAX_PSNR = 100.0
+#: fixed-point steps that turn the in-between's two fields into one field between the frames
+#: (:meth:`RifeInterpolator.flow`)
+COMPOSE_STEPS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +182,28 @@ class RifeInterpolator:
             to_a, to_b, weight = self._motion(small_a, small_b, t, size)
             out.append(_at_plate(a, b, to_a, to_b, weight, t))
         return out
+
+    def flow(self, a: np.ndarray, b: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The motion from ``a`` to ``b`` as one backward-warp field ``f``, ``a(x) ~ b(x + f(x))``.
+
+        Float32 ``(h, w, 2)`` at ``size`` ``(h, w)`` (the plate's by default), vectors in that size's
+        pixels, in the convention of :func:`shotfill.engines.classical._cv.estimate_flow`. The network
+        gives fields from the in-between at t = 0.5 to each frame (``to_a``, ``to_b``); the pixel of
+        ``a`` at ``x`` is the in-between's pixel ``m`` with ``m + to_a(m) = x`` (found by
+        :data:`COMPOSE_STEPS` fixed-point steps), and it lands on ``m + to_b(m)`` in ``b``. (The
+        network's own fields at t = 0 or 1 are poor: it was trained on in-betweens.)
+        """
+        _check_pair(a, b)
+        height, width = a.shape[:2]
+        working = self.working_size(height, width)
+        to_a, to_b, _ = self._motion(self._prepare(a, working), self._prepare(b, working), 0.5, working)
+        xs, ys = np.meshgrid(np.arange(working[1], dtype=np.float32), np.arange(working[0], dtype=np.float32))
+        offset = -to_a  # m = x + offset(x)
+        for _ in range(COMPOSE_STEPS):
+            offset = -_warp(to_a, offset, xs, ys)[0]
+        field = _warp(to_b, offset, xs, ys)[0] + offset
+        size = (height, width) if size is None else tuple(size)
+        return np.ascontiguousarray(_upsample_field(field, *size), dtype=np.float32)
 
     def self_check(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], gap: int) -> SelfCheck:
         """How well it makes the known frames next to a gap of ``gap`` frames (see the module docstring)."""

@@ -116,15 +116,33 @@ class PlateFlow(NamedTuple):
     frames: np.ndarray  #: ``(T, H, W, 3)``
     info: dict  #: its report (the flow result's ``info``)
     confidence: np.ndarray  #: ``(T, H, W)``, its trust in each pixel (the flow result's ``confidence``)
+    methods: list = []  #: what it did at each position (the flow result's ``methods``: None where it did nothing)
+    warnings: list = []  #: what it had to say about its result (a bridge that fell back to a dissolve...)
+
+
+#: the engines a first guess can come from (:func:`plate_flow`'s ``engine``), the first the default
+GUESS_ENGINES = ("motion", "flow")
 
 
 def plate_flow(plan: FramePlan, frames: np.ndarray, masks: np.ndarray,
-               cancel: Optional[CancelFn] = None) -> PlateFlow:
-    """The ``flow`` engine's result on ``plan`` at plate size, its report and its per-pixel trust."""
-    from .classical.flow import FlowEngine
+               cancel: Optional[CancelFn] = None, *, engine: str = GUESS_ENGINES[0]) -> PlateFlow:
+    """The first guess model engines refine: a motion engine's result on ``plan`` at plate size.
 
-    result = FlowEngine().generate(plan, frames, masks, cancel=cancel)
-    return PlateFlow(result.frames, result.info, result.confidence)
+    ``engine`` ``"motion"`` (the default: :class:`~shotfill.engines.motion.MotionEngine`, RIFE
+    bridges chosen by a self-check, extensions that fade towards a hold; it needs torch and the
+    shipped RIFE weights, and says so when they are missing) or ``"flow"`` (the weights-free
+    :class:`~shotfill.engines.classical.flow.FlowEngine`). Returns its frames, its report (with
+    ``guess_engine``), its per-pixel trust, its methods and its warnings.
+    """
+    if engine == "motion":
+        from .motion import MotionEngine as GuessEngine
+    elif engine == "flow":
+        from .classical.flow import FlowEngine as GuessEngine
+    else:
+        raise InputError(f"first guess: engine must be one of {', '.join(GUESS_ENGINES)}, got {engine!r}")
+    result = GuessEngine().generate(plan, frames, masks, cancel=cancel)
+    return PlateFlow(result.frames, {**result.info, "guess_engine": engine}, result.confidence, result.methods,
+                     list(result.warnings))
 
 
 def whole_option(name: str, value, minimum: int) -> int:

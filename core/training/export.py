@@ -19,17 +19,29 @@ from ..errors import InputError
 from ..models import ShotfillTransformer3DModel, ShotfillVAE
 
 
+#: the denoising steps an export records when none are given
+DEFAULT_STEPS = 10
+
+
 def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id: str = "shotfill-dit",
-                      strength: float = 1.0, samples: int = 1, output: str = "picture") -> dict:
+                      strength: float = 1.0, samples: int = 1, output: str = "picture",
+                      steps: int = DEFAULT_STEPS) -> dict:
     """Write the shipped form of a checkpoint: the pipeline's folder, both parts in ``dtype``, and a manifest.
 
     The pipeline's folder is ``model_index.json``, ``vae/``, ``transformer/`` and ``scheduler/``
-    (the scheduler the model is trained for). The manifest names the model (``model_id``), the
-    steps each part trained for, the sha256 of every weight file, which the engine checks at
-    load, and how to sample it: ``strength`` (the ``dit`` engine's default for this model,
-    measured with ``shotfill eval``), ``samples`` and ``output`` (the engine's options of those names).
+    (the scheduler the model is trained for, which runs the pipeline's noise levels as given). The
+    manifest names the model (``model_id``), the steps each part trained for, the sha256 of every
+    weight file, which the engine checks at load, and how to sample it: ``strength`` (the noise
+    level sampling starts from) and ``steps`` (the denoising steps from there to 0), the ``dit``
+    engine's defaults for this model, measured with ``shotfill eval``, and ``samples`` and
+    ``output`` (the engine's options of those names). Together with the scheduler's config they are
+    the whole schedule: ``steps`` levels evenly spaced from ``strength`` down to, not including, 0.
+
+    ``checkpoint`` is a training checkpoint (its ``<part>_state.json`` give the training steps) or
+    an exported one (``resources/dit``: its manifest's ``training_steps`` are kept), so a shipped
+    checkpoint can be exported again with new sampling defaults, its weights unchanged.
     """
-    strength, samples, output = check_sampling(strength, samples, output, where="export:")
+    strength, steps, samples, output = check_sampling(strength, steps, samples, output, where="export:")
     parts = {}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         if not (checkpoint / part / "config.json").is_file():
@@ -38,9 +50,15 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
     ShotfillDiTPipeline(**parts, scheduler=default_scheduler()).save_pretrained(out)
     files = {f"{part}/{weights.name}": hashlib.sha256(weights.read_bytes()).hexdigest()
              for part in parts for weights in sorted((out / part).glob("*.safetensors"))}
-    steps = {part: json.loads((checkpoint / f"{part}_state.json").read_text())["step"]
-             for part in ("vae", "transformer") if (checkpoint / f"{part}_state.json").is_file()}
-    manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": steps,
-                "sampling": {"strength": strength, "samples": samples, "output": output.value}, "files": files}
+    trained = {part: json.loads((checkpoint / f"{part}_state.json").read_text())["step"]
+               for part in ("vae", "transformer") if (checkpoint / f"{part}_state.json").is_file()}
+    if not trained and (checkpoint / MANIFEST).is_file():  # an exported checkpoint, exported again
+        try:
+            trained = dict(json.loads((checkpoint / MANIFEST).read_text()).get("training_steps", {}))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise InputError(f"export: {checkpoint / MANIFEST} is not a readable manifest ({e})") from None
+    manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": trained,
+                "sampling": {"strength": strength, "steps": steps, "samples": samples, "output": output.value},
+                "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

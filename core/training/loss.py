@@ -101,12 +101,14 @@ def random_generate_mask(
 
     - extend forward: the first 1..T-1 frames known, the rest generated;
     - extend backward: the last 1..T-1 frames known, the rest generated;
-    - bridge: 1 or more frames known at each end, at least one generated between
-      (needs T >= 3);
+    - bridge: 1 or more frames known at each end and 2 or more at one of them, at least one
+      generated between (needs T >= 4): a refinement sample's first guess checks itself on a
+      known frame beside the gap and needs two on one side
+      (:func:`shotfill.engines.interpolate.self_check_cases`), as every bridge the engine runs has;
     - fill: every frame, a box covering a quarter to three quarters of each side generated.
     """
     batch, frames, height, width = shape
-    if frames < 2 or (TaskKind.BRIDGE in kinds and frames < 3):
+    if frames < 2 or (TaskKind.BRIDGE in kinds and frames < 4):
         raise InputError(f"random_generate_mask: {frames} frames is too short for the kinds {[k.value for k in kinds]}")
     mask = torch.zeros(batch, 1, frames, height, width)
 
@@ -121,7 +123,7 @@ def random_generate_mask(
             mask[b, :, : frames - randint(1, frames - 1)] = 1
         elif kind is TaskKind.BRIDGE:
             head = randint(1, frames - 2)
-            tail = randint(1, frames - 1 - head)
+            tail = randint(2 if head == 1 else 1, frames - 1 - head)
             mask[b, :, head : frames - tail] = 1
         else:
             box_h = randint(max(1, height // 4), max(1, 3 * height // 4))

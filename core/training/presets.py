@@ -13,9 +13,9 @@ class TrainPreset:
     rendered at it) before cropping; ``crop`` is the square training crop in pixels and
     ``frames`` the transformer's clip length. ``bf16`` turns on bfloat16 autocast (for
     GPUs; on this CPU bf16 convolutions are far slower than float32). ``refine_share`` of
-    the transformer's samples are refinement samples: they start from the ``flow`` engine's
-    result on the sample's plan, noised to a level in ``refine_sigma``, and learn to reach
-    the truth from there (see :func:`shotfill.training.loss.flow_matching_loss`), which is how the
+    the transformer's samples are refinement samples: they start from the ``dit`` engine's first
+    guess on the sample's plan (:func:`shotfill.engines.working.plate_flow`), noised to a level in
+    ``refine_sigma``, and learn to reach the truth from there (see :func:`shotfill.training.loss.flow_matching_loss`), which is how the
     ``dit`` engine samples at a strength below 1.
     """
 

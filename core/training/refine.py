@@ -1,8 +1,10 @@
-"""Refinement samples: the plan a training mask stands for, and the ``flow`` engine's first guess on it.
+"""Refinement samples: the plan a training mask stands for, and the ``dit`` engine's first guess on it.
 
-A share of the transformer's training samples start from the ``flow`` engine's result instead of
-the clean latents (:func:`shotfill.training.loss.flow_matching_loss` with ``refine``), which is
-how the ``dit`` engine samples at a strength below 1.
+A share of the transformer's training samples start from the ``dit`` engine's own first guess
+(:func:`shotfill.engines.working.plate_flow`, the very function the engine calls, so training
+follows whatever guess the engine refines) instead of the clean latents
+(:func:`shotfill.training.loss.flow_matching_loss` with ``refine``), which is how the ``dit``
+engine samples at a strength below 1.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..engines.classical.flow import FlowEngine
+from ..engines import working
 from ..errors import InputError
 from ..models import ShotfillVAE
 from ..plan import FramePlan
@@ -43,10 +45,10 @@ def plan_of_mask(mask: torch.Tensor) -> FramePlan:
 @torch.no_grad()
 def flow_prior_latents(vae: ShotfillVAE, latents: torch.Tensor, mask: torch.Tensor, pictures: np.ndarray,
                        refine: Sequence[bool]) -> torch.Tensor:
-    """First guesses for refinement samples: the ``flow`` engine's result, encoded as the ``dit`` engine does.
+    """First guesses for refinement samples: the ``dit`` engine's first guess, encoded as the engine does.
 
     For each sample with ``refine`` set, the generated pixels (the latent mask scaled up
-    to the pictures) are zeroed and the :class:`~shotfill.engines.classical.flow.FlowEngine` makes
+    to the pictures) are zeroed and :func:`~shotfill.engines.working.plate_flow` makes
     them again from the known ones on the sample's plan (:func:`plan_of_mask`); every
     frame with a generated latent is encoded. Other samples keep their clean latents.
     """
@@ -56,7 +58,7 @@ def flow_prior_latents(vae: ShotfillVAE, latents: torch.Tensor, mask: torch.Tens
         plan = plan_of_mask(mask[b].cpu())
         pixel_mask = mask[b, 0].cpu().repeat_interleave(f, 1).repeat_interleave(f, 2).numpy().astype(np.float32)
         frames = pictures[b] * (1.0 - pixel_mask[..., None])
-        guess = FlowEngine().generate(plan, frames, pixel_mask).frames
+        guess = working.plate_flow(plan, frames, pixel_mask).frames  # looked up at each call: the engine's own
         touched = [t for t in range(len(plan)) if bool(pixel_mask[t].any())]
         picture = (torch.from_numpy(np.ascontiguousarray(guess[touched])) * 2 - 1).permute(3, 0, 1, 2)[None]
         encoded = vae.encode(picture.to(latents.device)).latent_dist.mode()

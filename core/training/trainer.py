@@ -162,7 +162,7 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
         raise InputError("--no-guide: the model to train already takes the guess (a guided model cannot lose it)")
     if guide and not transformer.config.guide:
         transformer = transformer.with_guide()  # fine-tuning an unguided model: it learns to use the guess from here
-        log("dit: the model now takes the flow engine's guess as a clean input (guide), starting unused")
+        log("dit: the model now takes the first guess as a clean input (guide), starting unused")
     transformer.to(device).train()
     log(f"dit: encoding {preset.encode_frames} frames of {len(clips)} clips with {vae_folder}")
     latent_clips = encode_clips(vae, clips, preset.frames, preset.encode_frames,
@@ -174,7 +174,7 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
     refine_share = preset.refine_share if args.refine_share is None else args.refine_share
     if not 0 <= refine_share <= 1:
         raise InputError(f"--refine-share must be in [0, 1], got {refine_share}")
-    log(f"dit: {refine_share:.0%} of samples refine the flow engine's result (noise levels {preset.refine_sigma})")
+    log(f"dit: {refine_share:.0%} of samples refine the dit engine's first guess (noise levels {preset.refine_sigma})")
 
     def loss(step: int) -> dict:
         rng = np.random.default_rng([args.seed, step])

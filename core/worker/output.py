@@ -1,10 +1,11 @@
 """What a job leaves on disk besides pixels: EXR windows and provenance, resume, the result file.
 
-- :func:`output_windows` and :func:`crop_to_window`: written frames keep the source's data and
-  display windows.
+- :func:`output_windows` and :func:`crop_to_window`: each written frame keeps its source's data and
+  display windows (a filled frame its own frame's; a generated one the known frame it continues).
 - :func:`provenance`: the ``shotfill.*`` header attributes of every written frame.
-- Resume: :func:`belongs_to_job` (a frame on disk is kept when it decodes whole and names this
-  job), :func:`remove_stale_temporaries` (what a killed writer left), :func:`previous_result`.
+- Resume: :func:`belongs_to_job` and :func:`job_frame_attributes` (a frame on disk is kept when it
+  decodes whole and names this job; its header keeps what the run that wrote it said of it),
+  :func:`remove_stale_temporaries` (what a killed writer left), :func:`previous_result`.
 - :func:`write_result_file` (atomic) and :func:`placement_dict` (where the result goes on the edit).
 """
 from __future__ import annotations
@@ -17,25 +18,47 @@ import numpy as np
 
 from .. import __version__
 from ..errors import MediaError
-from ..plan import TaskKind
+from ..plan import Role, TaskKind
 from .resolve import ResolvedJob
 
 
-def output_windows(job: ResolvedJob):
-    """(data window, display window) for written frames: the source's where it has them."""
+def output_windows(job: ResolvedJob) -> dict:
+    """``{position: (data window, display window)}`` for every written position of the plan.
+
+    A filled frame keeps its own source frame's windows; a generated frame takes those of the
+    known frame of shot A it continues (A's last; for a backward extension, its first). Sources
+    without windows (not EXR) give the full frame; a data window reaching outside the display
+    window is written as the display window.
+    """
     a = job.sources["a"]
     full = (0, 0, job.width - 1, job.height - 1)
+    plan = job.plan
     if a.kind != "exr":
-        return full, full
-    known = [pf.source_frame for pf in job.plan.frames if pf.source == "a"]
-    header = a.frame_header(known[-1] if job.kind is not TaskKind.EXTEND_BACKWARD else known[0])
-    disp = tuple(header["display_window"])
-    data = tuple(header["data_window"])
-    inside = (data[0] >= disp[0] and data[1] >= disp[1] and data[2] <= disp[2] and data[3] <= disp[3])
-    return (data if inside else disp), disp
+        return {p: (full, full) for p in plan.written_positions}
+    known = [pf.source_frame for pf in plan.frames if pf.source == "a" and pf.role is Role.KNOWN]
+    headers: dict[int, tuple] = {}
+
+    def windows_of(frame: int) -> tuple:
+        if frame not in headers:
+            header = a.frame_header(frame)
+            disp = tuple(header["display_window"])
+            data = tuple(header["data_window"])
+            inside = (data[0] >= disp[0] and data[1] >= disp[1] and data[2] <= disp[2] and data[3] <= disp[3])
+            headers[frame] = ((data if inside else disp), disp)
+        return headers[frame]
+
+    out = {}
+    for p in plan.written_positions:
+        pf = plan.frames[p]
+        if pf.role is Role.FILL:
+            out[p] = windows_of(pf.source_frame)
+        else:
+            out[p] = windows_of(known[0] if job.kind is TaskKind.EXTEND_BACKWARD else known[-1])
+    return out
 
 
-def crop_to_window(pixels: np.ndarray, job: ResolvedJob, windows) -> np.ndarray:
+def crop_to_window(pixels: np.ndarray, windows) -> np.ndarray:
+    """The part of a display-window picture that ``windows`` (data, display) writes."""
     data, disp = windows
     x0, y0 = data[0] - disp[0], data[1] - disp[1]
     return pixels[y0:y0 + data[3] - data[1] + 1, x0:x0 + data[2] - data[0] + 1]
@@ -88,16 +111,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def belongs_to_job(path: Path, job_id: str) -> bool:
-    """A frame on disk counts as done when it decodes whole and its header names this job."""
+def job_frame_attributes(path: Path, job_id: str) -> dict | None:
+    """The header attributes of a frame on disk that counts as done (it decodes whole and its header
+    names this job); None when it does not count (missing, damaged, another job's)."""
     from ..io.exr import read_exr
 
     if not path.exists():
-        return False
+        return None
     try:
-        return read_exr(path).attributes.get("shotfill.jobId") == job_id
+        attributes = read_exr(path).attributes
     except MediaError:
-        return False   # a damaged frame is written again
+        return None    # a damaged frame is written again
+    return attributes if attributes.get("shotfill.jobId") == job_id else None
+
+
+def belongs_to_job(path: Path, job_id: str) -> bool:
+    """A frame on disk counts as done when it decodes whole and its header names this job."""
+    return job_frame_attributes(path, job_id) is not None
 
 
 def previous_result(job: ResolvedJob) -> dict:

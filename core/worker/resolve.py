@@ -65,11 +65,12 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
     """Open the sources, pick the frames, build the plan. Raises InputError on bad input."""
     from ..io import media
 
+    spec.validate()                    # a spec built in code gets the checks a job file gets
     engine = engine or get_engine(spec.engine, **spec.engine_options)
     warnings: list[str] = []
     if spec.prompt and not engine.uses_prompt:
         warnings.append(f"engine '{engine.name}' has no text conditioning: the prompt is ignored")
-    context = spec.context or engine.context_frames
+    context = spec.context if spec.context is not None else engine.context_frames
     if spec.edit is not None:
         return _resolve_edit_target(spec, engine, context, warnings)
 
@@ -188,8 +189,10 @@ def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, t
     a = sources["a"]
     spaces = {}
     for key, src in sources.items():
-        given = spec.source.colourspace if (key == "a" and spec.source is not None) else \
-            (spec.source_b.colourspace if (key == "b" and spec.source_b is not None) else None)
+        if spec.edit is not None:      # an edit target's media: one colour space for all its clips
+            given = spec.edit.colourspace
+        else:
+            given = {"a": spec.source, "b": spec.source_b}[key].colourspace
         spaces[key] = colour.canonical_space(given or src.default_colourspace)
     if spec.output.colourspace:
         output_space = colour.canonical_space(spec.output.colourspace)

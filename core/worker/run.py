@@ -6,8 +6,11 @@ One fixed order, whatever the front door::
     read      known frames and masks -> working encoding (display-referred)
     generate  engine.generate(plan, frames, masks, ...)
     seam      colour-anchor generated frames to the plate; seam scores
-    write     EXR per generated frame, atomic, provenance in the header;
-              frames already written by the same job are kept (resume)
+    trust     per written frame, the engine's mean confidence over its new pixels and
+              its method (trust.py); a dissolve or a long run of low trust is a warning
+    write     EXR per generated frame, atomic, provenance, trust and method in the
+              header; frames already written by the same job are kept (resume), with
+              the trust their header gives
     timeline  the generated sequence placed on a new edit next to the input
     preview   a contact sheet around each seam, and a small picture of every
               frame of the window (``preview/``) for the panel to scrub
@@ -31,10 +34,11 @@ from ..events import (EventSink, FrameEvent, ListSink, PreviewEvent, PreviewFram
 from ..job import JobSpec
 from ..plan import Role
 from ..timeline.publish import publish
-from .output import (belongs_to_job, crop_to_window, output_windows, placement_dict, previous_result, provenance,
-                     remove_stale_temporaries, write_result_file)
+from .output import (crop_to_window, job_frame_attributes, output_windows, placement_dict, previous_result,
+                     provenance, remove_stale_temporaries, write_result_file)
 from .preview import write_contact_sheet, write_preview_frames
 from .resolve import ResolvedJob, resolve
+from .trust import FrameTrust, ProtocolError, frame_trust, from_attributes, header_attributes, trust_warnings
 
 
 @dataclasses.dataclass
@@ -56,9 +60,16 @@ class JobResult:
     #: the ``preview_frames`` event's entries: one small picture per position of the window
     preview_frames: list = dataclasses.field(default_factory=list)
     placement: dict | None = None
+    #: per written frame, in order: ``{"frame", "trust", "method"}`` (:class:`~shotfill.worker.trust.FrameTrust`):
+    #: the engine's mean confidence over the frame's new pixels (None when it gives none) and what it did
+    frame_trust: list = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def trust_entries(self) -> list[FrameTrust]:
+        """:attr:`frame_trust` as typed entries."""
+        return [FrameTrust.from_dict(e) for e in self.frame_trust]
 
 
 def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Callable[[], bool]] = None,
@@ -83,15 +94,20 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     job.out_dir.mkdir(parents=True, exist_ok=True)
 
     remove_stale_temporaries(job)
-    # resume: frames whose header says they belong to this job are kept
-    done = {f for f in out_frames if belongs_to_job(job.frame_path(f), spec.id)}
+    # resume: frames whose header says they belong to this job are kept, with what their header says
+    done = {}
+    for f in out_frames:
+        attributes = job_frame_attributes(job.frame_path(f), spec.id)
+        if attributes is not None:
+            done[f] = attributes
     todo = [p for p in written_positions if plan.frames[p].output_frame not in done]
 
     transforms = {k: colour.ColourTransform(job.source_spaces[k], job.output_space) for k in job.sources}
     working = masks = originals = None
     peak = 1.0
     seam_scores: dict[str, float] = {}
-    previous: dict = {}
+    previous = previous_result(job) if done else {}
+    trust: list[FrameTrust] = []
     if todo:
         t = time.monotonic()
         progress.begin("read", f"{len(plan)} frames ({plan.summary()})")
@@ -113,6 +129,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
             sink.emit(WarningEvent(w))
         if result.shape != working.shape:
             raise ShotfillError(f"engine '{job.engine.name}' returned shape {result.shape}, expected {working.shape}")
+        trust = frame_trust(plan, masks, generated, job.engine.name)
         timings["generate"] = time.monotonic() - t
         for stage, seconds in generated.info.get("timings", {}).items():
             timings[f"generate.{stage}"] = seconds  # the engine's own breakdown (dit: encode, denoise...)
@@ -126,15 +143,18 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         timings["seam"] = time.monotonic() - t
     else:
         sink.emit(StageEvent("write", "every frame is already written by this job"))
-        previous = previous_result(job)
         seam_scores = previous.get("seam_scores", {})
+    trust = _kept_trust(out_frames, trust, done, previous)
+    for w in trust_warnings(plan.kind, trust):
+        job.warnings.append(w)
+        sink.emit(WarningEvent(w))
 
     t = time.monotonic()
     progress.begin("write", f"{len(written_positions)} frames to {job.pattern}")
     written, skipped = [], []
     attrs = provenance(job)
     windows = output_windows(job)
-    for i, pos in enumerate(written_positions):
+    for i, (pos, entry) in enumerate(zip(written_positions, trust)):
         check_cancel(cancel)
         frame = plan.frames[pos].output_frame
         path = job.frame_path(frame)
@@ -143,9 +163,10 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
             sink.emit(FrameEvent(frame, str(path), True))
         else:
             pixels = _output_pixels(transforms, pos, result, masks, originals, peak)
-            write_exr(path, crop_to_window(pixels, job, windows), compression=spec.output.compression,
-                      data_window=windows[0], display_window=windows[1],
-                      attributes={**attrs, "shotfill.frame": int(frame)})
+            data, display = windows[pos]
+            write_exr(path, crop_to_window(pixels, windows[pos]), compression=spec.output.compression,
+                      data_window=data, display_window=display,
+                      attributes={**attrs, "shotfill.frame": int(frame), **header_attributes(entry)})
             written.append(frame)
             sink.emit(FrameEvent(frame, str(path), False))
         progress.update((i + 1) / len(written_positions))
@@ -155,7 +176,8 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
                     output_pattern=job.pattern, frames=out_frames, written=written, skipped=skipped,
                     seam_scores=seam_scores, timings=timings, warnings=list(job.warnings),
                     target=job.target.id if job.target is not None else None,
-                    edit=spec.edit.path if spec.edit is not None else None)
+                    edit=spec.edit.path if spec.edit is not None else None,
+                    frame_trust=[e.to_dict() for e in trust])
 
     if job.target is not None:
         res.placement = placement_dict(job)
@@ -194,6 +216,26 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     progress.finish()
     sink.emit(ResultEvent(res.to_dict()))
     return res
+
+
+def _kept_trust(frames: list, fresh: list, done: dict, previous: dict) -> list:
+    """Each written frame's trust: this run's for the frames it writes; for the frames an earlier run
+    wrote, what that run put in the frame's header, else in its result file (None: neither says)."""
+    fresh = {e.frame: e for e in fresh}
+    earlier = {}
+    for d in previous.get("frame_trust") or []:
+        try:
+            entry = FrameTrust.from_dict(d)
+        except ProtocolError:
+            continue                                  # an entry this run cannot read: as if absent
+        earlier[entry.frame] = entry
+    entries = []
+    for f in frames:
+        if f in done:
+            entries.append(from_attributes(f, done[f]) or earlier.get(f) or FrameTrust(f))
+        else:
+            entries.append(fresh[f])
+    return entries
 
 
 def _read_window(job: ResolvedJob, transforms, progress: Progress, cancel):

@@ -6,16 +6,18 @@ One generate call, read top to bottom:
    ``working_size`` (both sides multiples of the VAE's compression times the
    transformer's patch: 16 for the shipped model), aspect kept. Masks are scaled with it; a working
    pixel is generated when any plate pixel under it is.
-2. **First guess.** The ``flow`` engine runs once, at plate size
+2. **First guess.** The first guess runs once, at plate size
    (:func:`~shotfill.engines.working.plate_flow`): scaled to working size it is the first
    guess the model refines (a strength below 1, or a guided model), and at plate size it
-   is the base of the ``correction`` output and the detail of the ``picture`` output.
+   is the base of the ``correction`` output and the detail of the ``picture`` output; its
+   confidence and its methods become the result's (6.).
 3. **Encode.** Frames go to [-1, 1] and through the VAE (tiled, so any size
    works), pixel masks become latent masks (:meth:`ShotfillVAE.latent_mask`); the
    guess is encoded the same way.
 4. **Denoise, in windows.** :class:`~shotfill.engines.dit.pipeline.ShotfillDiTPipeline`
    fills the generated latents in context of the known ones (flow matching, Euler, a seeded
-   ``torch.Generator``; progress and cancel every step). A plan longer than
+   ``torch.Generator``; progress and cancel every step): ``steps`` steps from the noise level
+   ``strength`` (the guess noised to exactly that level) down to 0. A plan longer than
    ``window`` frames runs as chained windows: each starts ``overlap`` frames
    before the first frame still to generate, so the previous window's last
    frames are its context. Extending backward runs the same chain with time
@@ -37,6 +39,11 @@ One generate call, read top to bottom:
      low bands disagree (the model made something the plate does not show there), leaving
      the model's own smooth picture rather than ghosted texture.
 
+6. **Trust.** The result's per-pixel ``confidence`` and per-frame ``methods``: the guess's,
+   less where the model moved a pixel away from it, or 0 and ``generated`` from pure noise
+   (see :class:`DiTEngine`). ``model_change=False`` leaves step 4 out, so the result is the
+   guess through the same composition: the reference the model's own share is measured against.
+
 The pipeline copies known pixels back (bit-exact) and anchors the colour of
 the result to the plate; the engine returns the whole window in an
 :class:`~shotfill.engines.base.EngineResult` whose ``info`` holds the working size, the
@@ -56,14 +63,14 @@ import numpy as np
 import torch
 
 from ...io.matching import match_colour
-from ...errors import EngineUnavailableError, InputError
+from ...errors import EngineUnavailableError, InputError, ShotfillError
 from ...plan import FramePlan, TaskKind
 from ...resources import RESOURCES
 from ..classical import _cv
 from ..base import CancelFn, Engine, EngineResult, ProgressFn, check_cancel, no_progress
 from ..working import (PlateFlow, at_plate, plan_windows, plate_flow, positive_option, to_working, whole_option,
                       working_size)
-from .pipeline import ShotfillDiTPipeline
+from .pipeline import ShotfillDiTPipeline, denoising_sigmas
 
 #: the checkpoint that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "dit"
@@ -73,6 +80,11 @@ MANIFEST = "manifest.json"
 DENOISE_SHARE = 0.8
 #: the stages ``info["timings"]`` reports, in this order
 STAGES = ("encode", "flow", "denoise", "decode", "detail")
+#: how far (mean absolute change, working encoding) the model may move a pixel from its first guess
+#: before the pixel's trust has fallen to 1/e of the guess's
+CHANGE_TOLERANCE = 0.08
+#: the length of the noise-level path checkpoints without ``sampling.steps`` were sampled on (see :func:`legacy_steps`)
+LEGACY_PATH_STEPS = 10
 
 
 class DiTOutput(str, enum.Enum):
@@ -93,7 +105,11 @@ class DiTEngine(Engine):
             with the sha256 of the weight files); the shipped one by default.
         working_size: long side, in pixels, the model runs at (a multiple of the VAE's compression
             times the transformer's patch size: 16 for the shipped model).
-        steps: denoising steps.
+        steps: denoising steps, every one run: ``steps`` noise levels from ``strength`` down to, but
+            not including, 0, evenly spaced (:func:`~shotfill.engines.dit.pipeline.denoising_sigmas`).
+            By default the manifest's ``sampling.steps``; a manifest without it (exported before the
+            schedule was saved) gets as many steps as its old schedule ran below its strength, a
+            10-step path from noise cut at the strength (:func:`legacy_steps`: 2 at 0.2, 10 at 1).
         window: most frames the transformer sees at once; longer plans run as chained windows.
         overlap: frames of context each chained window takes from the one before.
         detail: carry the plate's fine detail into generated frames (see the module docstring).
@@ -119,16 +135,31 @@ class DiTEngine(Engine):
             out of the difference, and the detail is the flow result's own (``detail`` and
             ``detail_scale`` serve the ``picture`` output only). By default the manifest's
             ``sampling.output``, else ``"picture"``. A :class:`DiTOutput` or its value.
+        model_change: False leaves the model out: the result is the first guess taken through the
+            same composition (``correction``: exactly the flow engine's result; ``picture``: the
+            decoded guess with the plate's detail), so "dit minus this" is the model's own share.
+            Needs a strength below 1 (a first guess).
+
+    The result's ``confidence`` (per pixel, 0..1) and ``methods`` say what the engine did. Refining
+    (strength below 1), a generated pixel's trust is its first guess's (the flow engine's
+    ``confidence``: how well its motion is tracked to a real frame) times how little the model
+    moved it away from that guess, ``exp(-(d / CHANGE_TOLERANCE)**2)``, ``d`` the mean absolute
+    change over the three channels: the model's share of a pixel is not tracked to any real frame,
+    so it never adds trust (its measured gain over its guess is a few tenths of a dB), and a large
+    change takes trust away. Its methods are the guess's words (``interpolated``, ``dissolve``,
+    ``extrapolated``, ``propagated``...), and its warnings (a bridge that fell back to a dissolve) are
+    the result's. From pure noise (strength 1) nothing is tracked: trust 0
+    where generated, and the method ``generated``. Kept pixels have trust 1.
     """
 
     name: ClassVar[str] = "dit"
     context_frames: ClassVar[int] = 2
 
-    def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int = 10,
+    def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int | None = None,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
-                 strength: float | None = None, samples: int | None = None, output: str | DiTOutput | None = None):
+                 strength: float | None = None, samples: int | None = None, output: str | DiTOutput | None = None,
+                 model_change: bool = True):
         whole_option("working_size", working_size, 1)
-        whole_option("steps", steps, 1)
         whole_option("window", window, 2)
         whole_option("overlap", overlap, 1)
         if overlap >= window:
@@ -136,12 +167,24 @@ class DiTEngine(Engine):
         self.detail_scale = positive_option("detail_scale", detail_scale)
         self.model_dir = Path(model) if model is not None else SHIPPED_MODEL
         self.model_id, self.checksum, sampling = _verify_manifest(self.model_dir)
-        self.strength, self.samples, self.output = check_sampling(
-            sampling.get("strength", 1.0) if strength is None else strength,
-            sampling.get("samples", 1) if samples is None else samples,
+        strength = sampling.get("strength", 1.0) if strength is None else strength
+        if steps is not None:
+            self.steps_from = "option"
+        elif "steps" in sampling:
+            steps, self.steps_from = sampling["steps"], "manifest"
+        else:
+            steps = legacy_steps(check_strength(strength, "engine option"))
+            self.steps_from = "legacy rule (the manifest has no sampling.steps)"
+        self.strength, self.steps, self.samples, self.output = check_sampling(
+            strength, steps, sampling.get("samples", 1) if samples is None else samples,
             sampling.get("output", DiTOutput.PICTURE.value) if output is None else output)
-        self.working_size, self.steps, self.window, self.overlap, self.detail = (
-            working_size, steps, window, overlap, bool(detail))
+        if not isinstance(model_change, bool):
+            raise InputError(f"engine option model_change: expected true or false, got {model_change!r}")
+        if not model_change and self.strength >= 1:
+            raise InputError("engine option model_change: false keeps the first guess, so it needs a strength "
+                             "below 1 (from noise there is no guess to keep)")
+        self.model_change = model_change
+        self.working_size, self.window, self.overlap, self.detail = working_size, window, overlap, bool(detail)
         self.pipeline = ShotfillDiTPipeline.from_pretrained(self.model_dir, dtype=torch.float32)
         self.vae, self.transformer = self.pipeline.vae, self.pipeline.transformer
         #: a model without text conditioning ignores prompts; the worker says so
@@ -180,7 +223,7 @@ class DiTEngine(Engine):
 
         # 2. First guess: the flow engine, once, at plate size (also the correction's base and the detail band)
         flow = None
-        needs_guess = self.strength < 1.0 or self.transformer.config.guide
+        needs_guess = self.strength < 1.0 or bool(self.transformer.config.guide)
         if needs_guess or self.detail:
             start = time.monotonic()
             flow = plate_flow(plan, frames, masks, cancel)
@@ -220,11 +263,45 @@ class DiTEngine(Engine):
                                            flow_result=flow)
             if detail_info:
                 info["detail"] = detail_info
+        result = np.asarray(result, dtype=np.float32)
+        confidence, methods = self._trust(plan, masks, flow, result)
         timings["detail"] = time.monotonic() - start
         progress(1.0, "done")
 
+        info["sampling"] = {"strength": self.strength, "steps": self.steps, "steps_from": self.steps_from,
+                            "sigmas": [round(v, 6) for v in denoising_sigmas(self.steps, self.strength)],
+                            "samples": self.samples, "output": self.output.value, "model_change": self.model_change}
+        generated = masks > 0
+        info["trust"] = round(float(confidence[generated].mean(dtype=np.float64)), 4) if generated.any() else 1.0
         info["timings"] = {stage: round(timings[stage], 3) for stage in STAGES if stage in timings}
-        return EngineResult(frames=np.asarray(result, dtype=np.float32), info=info, warnings=[])
+        # what the guess had to say (a bridge that fell back to a dissolve...) stands for the result it refined
+        warnings = list(flow.warnings) if self.strength < 1.0 else []
+        return EngineResult(frames=result, confidence=confidence, info=info, warnings=warnings, methods=methods)
+
+    def _trust(self, plan: FramePlan, masks: np.ndarray, flow: PlateFlow | None,
+               result: np.ndarray) -> tuple[np.ndarray, list]:
+        """The result's per-pixel ``confidence`` ``(T, H, W)`` and per-position ``methods`` (see the class
+        docstring): the first guess's trust and words where the model refined it, 0 and "generated"
+        where it generated from noise; trust 1 where the plan keeps the pixel."""
+        generated = masks > 0
+        touched = [t for t in range(len(plan)) if generated[t].any()]
+        methods: list = [None] * len(plan)
+        confidence = np.ones(masks.shape, np.float32)
+        if self.strength >= 1.0:  # from noise: nothing of it is tracked to a real frame
+            confidence[generated] = 0.0
+            for t in touched:
+                methods[t] = "generated"
+            return confidence, methods
+        if len(flow.methods) != len(plan):
+            raise ShotfillError(f"the first guess reported methods for {len(flow.methods)} of the window's "
+                                f"{len(plan)} frames (shotfill.engines.working.plate_flow must say what it did)")
+        for t in touched:  # frame by frame: no plate-size copy of the whole run
+            moved = np.abs(result[t] - flow.frames[t]).mean(axis=2)  # (H, W) the model's change, as applied
+            kept = np.exp(-np.square(moved / CHANGE_TOLERANCE))
+            trust = np.clip(flow.confidence[t], 0.0, 1.0) * kept
+            confidence[t] = np.where(generated[t], trust, 1.0)
+            methods[t] = flow.methods[t]
+        return confidence, methods
 
     def _encode_plate(self, pictures: torch.Tensor, pixel_mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Latents ``(1, C, T, h/f, w/f)`` of the plate: only frames with a pixel to keep are encoded (the
@@ -271,13 +348,20 @@ class DiTEngine(Engine):
 
             start = time.monotonic()
             window_mask = todo[:, :, span]
-            k = self.samples  # k samples in one batch, then their mean
-            latents[:, :, span] = self.pipeline(
-                latents[:, :, span].repeat(k, 1, 1, 1, 1), window_mask.repeat(k, 1, 1, 1, 1),
-                num_inference_steps=self.steps, generator=generator,
-                prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
-                strength=self.strength, progress=window_progress, cancel=cancel, output_type="latent",
-            ).latents.mean(0, keepdim=True)
+            if not self.model_change:  # the model left out: the guess where generated
+                check_cancel(cancel)
+                latents[:, :, span] = torch.where(window_mask > 0, prior[:, :, span], latents[:, :, span])
+                if correcting:  # its change is 0 (``change`` stays zeros): nothing to decode
+                    todo[:, :, span] = 0
+                    continue
+            else:
+                k = self.samples  # k samples in one batch, then their mean
+                latents[:, :, span] = self.pipeline(
+                    latents[:, :, span].repeat(k, 1, 1, 1, 1), window_mask.repeat(k, 1, 1, 1, 1),
+                    num_inference_steps=self.steps, generator=generator,
+                    prior_latents=None if prior is None else prior[:, :, span].repeat(k, 1, 1, 1, 1),
+                    strength=self.strength, progress=window_progress, cancel=cancel, output_type="latent",
+                ).latents.mean(0, keepdim=True)
             timings["denoise"] += time.monotonic() - start
 
             start = time.monotonic()
@@ -294,11 +378,27 @@ class DiTEngine(Engine):
         return decoded, change
 
 
-def check_sampling(strength, samples, output, where: str = "engine option") -> tuple[float, int, DiTOutput]:
-    """``(strength, samples, output)`` checked as the engine's options (``where`` names them in errors);
-    ``output`` a :class:`DiTOutput` or its value, returned as a :class:`DiTOutput`."""
+def check_strength(strength, where: str = "engine option") -> float:
+    """``strength`` checked as a number in (0, 1] (``where`` names it in the error); returned as a float."""
     if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 < strength <= 1:
         raise InputError(f"{where} strength: expected a number in (0, 1], got {strength!r}")
+    return float(strength)
+
+
+def legacy_steps(strength: float) -> int:
+    """The denoising steps of a checkpoint whose manifest has no ``sampling.steps``: as many as its
+    schedule ran below ``strength`` before the schedule was saved (a path of :data:`LEGACY_PATH_STEPS`
+    levels from noise, cut at the strength: 2 at 0.2, 5 at 0.5, 10 at 1), now as real steps."""
+    return LEGACY_PATH_STEPS - min(int(round(LEGACY_PATH_STEPS * (1.0 - strength))), LEGACY_PATH_STEPS - 1)
+
+
+def check_sampling(strength, steps, samples, output,
+                   where: str = "engine option") -> tuple[float, int, int, DiTOutput]:
+    """``(strength, steps, samples, output)`` checked as the engine's options (``where`` names them in
+    errors); ``output`` a :class:`DiTOutput` or its value, returned as a :class:`DiTOutput`."""
+    strength = check_strength(strength, where)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise InputError(f"{where} steps: expected a whole number of at least 1, got {steps!r}")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise InputError(f"{where} samples: expected a whole number of at least 1, got {samples!r}")
     try:
@@ -307,7 +407,7 @@ def check_sampling(strength, samples, output, where: str = "engine option") -> t
         raise InputError(f"{where} output: expected 'picture' or 'correction', got {output!r}") from None
     if output is DiTOutput.CORRECTION and strength >= 1:
         raise InputError(f"{where} output: 'correction' refines the flow result, so it needs a strength below 1")
-    return float(strength), samples, output
+    return strength, steps, samples, output
 
 
 def _corrected(plan: FramePlan, flow: PlateFlow, change: torch.Tensor, small_masks: np.ndarray,

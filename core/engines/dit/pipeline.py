@@ -7,8 +7,9 @@ pipelines are. One ``__call__`` fills the generated latents of a window in conte
 the known ones, in a fixed order:
 
 1. check the inputs;
-2. the timesteps, from explicit noise levels (:func:`denoising_sigmas`): the whole path
-   of ``num_inference_steps``, or its part below ``strength`` when refining a first guess;
+2. the timesteps, from explicit noise levels (:func:`denoising_sigmas`): ``num_inference_steps``
+   levels from ``strength`` (1: pure noise; below: a first guess noised to that level) down
+   to, but not including, 0, evenly spaced, handed to the scheduler as they are;
 3. prepare the latents (noise, or the noised guess, where generated; the known latents
    where kept) and the conditioning (the known latents, the mask, a guided model's clean
    guess, text);
@@ -51,24 +52,47 @@ def default_scheduler() -> FlowMatchEulerDiscreteScheduler:
     return FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS)
 
 
-def first_step(num_inference_steps: int, strength: float) -> int:
-    """Index, in the whole path of ``num_inference_steps``, of the first step a ``strength`` runs (the last at most)."""
-    return min(int(round(num_inference_steps * (1.0 - strength))), num_inference_steps - 1)
+def denoising_sigmas(num_inference_steps: int, strength: float = 1.0) -> list[float]:
+    """The noise levels the steps start from: ``num_inference_steps`` of them, from ``strength`` down to,
+    but not including, 0, evenly spaced (``linspace(strength, 0, N + 1)[:-1]``, float32).
 
-
-def denoising_sigmas(scheduler: FlowMatchEulerDiscreteScheduler, num_inference_steps: int,
-                     strength: float = 1.0) -> list[float]:
-    """The noise levels of the steps that run, from the first (:func:`first_step`) to the last.
-
-    The whole path is ``num_inference_steps`` levels evenly spaced from the scheduler's
-    ``sigma_max`` to its ``sigma_min`` (1 to 0.001 for the default scheduler), the schedule
-    ``scheduler.set_timesteps(num_inference_steps)`` makes, computed in the same precision
-    (float64, then float32), so passing these to ``set_timesteps(sigmas=...)`` gives the same
-    timesteps and steps bit for bit. The scheduler appends the final 0.
+    Every step is a real one: with 2 steps at strength 0.2 they run from 0.2 to 0.1 and from 0.1 to
+    0 (the scheduler appends the final 0), and 1 step at 0.2 runs from 0.2 to 0. At strength 1
+    sampling starts from pure noise. The levels are given to the scheduler as they are, which
+    :func:`check_scheduler` makes sure it keeps.
     """
-    scale = scheduler.config.num_train_timesteps
-    path = np.linspace(scheduler.sigma_max * scale, scheduler.sigma_min * scale, num_inference_steps) / scale
-    return path[first_step(num_inference_steps, strength):].astype(np.float32).tolist()
+    if not isinstance(num_inference_steps, int) or isinstance(num_inference_steps, bool) or num_inference_steps < 1:
+        raise InputError(f"num_inference_steps must be a whole number of at least 1, got {num_inference_steps!r}")
+    if not 0.0 < strength <= 1.0:
+        raise InputError(f"strength must be in (0, 1], got {strength}")
+    return np.linspace(strength, 0.0, num_inference_steps + 1)[:-1].astype(np.float32).tolist()
+
+
+def check_scheduler(scheduler: FlowMatchEulerDiscreteScheduler, where: str = "scheduler") -> None:
+    """Raise :class:`InputError` unless ``scheduler`` runs explicit noise levels exactly as given.
+
+    The pipeline's levels (:func:`denoising_sigmas`) are the noise the first guess is noised to and
+    the steps run at; a scheduler that shifts, stretches or re-spaces them (``shift`` other than 1,
+    dynamic shifting, ``shift_terminal``, Karras, exponential or beta sigmas, inverted sigmas) or
+    counts timesteps on another scale would run another schedule than the one the options say.
+    ``where`` names the scheduler (its config file) in the error.
+    """
+    if scheduler.config.num_train_timesteps != NUM_TRAIN_TIMESTEPS:
+        raise InputError(f"{where}: num_train_timesteps is {scheduler.config.num_train_timesteps}; "
+                         f"the model is trained with {NUM_TRAIN_TIMESTEPS}")
+    probe = FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)
+    levels = torch.tensor([0.9, 0.6, 0.2, 0.1])  # unevenly spaced, so a re-spacing between the ends shows too
+    try:
+        probe.set_timesteps(sigmas=levels.tolist())
+    except ValueError as e:
+        raise InputError(f"{where}: cannot run explicit noise levels ({e})") from None
+    if not (torch.equal(probe.sigmas, torch.cat([levels, torch.zeros(1)]))
+            and torch.equal(probe.timesteps, levels * NUM_TRAIN_TIMESTEPS)):
+        changed = {k: scheduler.config[k] for k in ("shift", "use_dynamic_shifting", "shift_terminal",
+                                                      "use_karras_sigmas", "use_exponential_sigmas",
+                                                      "use_beta_sigmas", "invert_sigmas") if k in scheduler.config}
+        raise InputError(f"{where}: the scheduler changes the noise levels it is given ({changed}); the dit "
+                         f"pipeline needs them run as given (shift 1, no re-spacing)")
 
 
 def is_guided(transformer) -> bool:
@@ -111,7 +135,8 @@ class ShotfillDiTPipeline(DiffusionPipeline):
         The folder :meth:`save_pretrained` writes, loaded quietly (no progress bar: the engine loads in
         the worker, whose output is the job's events) and from disk only. A folder without
         ``scheduler/`` (a training checkpoint, or one exported before the pipeline) gets
-        :func:`default_scheduler`, the scheduler every shotfill model is trained for.
+        :func:`default_scheduler`, the scheduler every shotfill model is trained for. A scheduler
+        that would not run the pipeline's noise levels as given (:func:`check_scheduler`) is refused.
         """
         folder = Path(pretrained_model_name_or_path)
         index_file = folder / cls.config_name
@@ -125,8 +150,13 @@ class ShotfillDiTPipeline(DiffusionPipeline):
         vae = ShotfillVAE.from_pretrained(folder / "vae", torch_dtype=dtype).eval()
         transformer = ShotfillTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype).eval()
         scheduler_folder = folder / "scheduler"
-        if (scheduler_folder / FlowMatchEulerDiscreteScheduler.config_name).is_file():
+        scheduler_file = scheduler_folder / FlowMatchEulerDiscreteScheduler.config_name
+        if scheduler_file.is_file():
             scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(scheduler_folder)
+            try:
+                check_scheduler(scheduler, where=str(scheduler_file))
+            except InputError as e:
+                raise EngineUnavailableError(str(e)) from None
         else:
             scheduler = default_scheduler()
         return cls(vae=vae, transformer=transformer, scheduler=scheduler)
@@ -152,11 +182,7 @@ class ShotfillDiTPipeline(DiffusionPipeline):
             raise InputError(f"generate_mask must be {(batch, 1, frames, height, width)}, got {tuple(generate_mask.shape)}")
         if not bool(((generate_mask == 0) | (generate_mask == 1)).all()):
             raise InputError("generate_mask must hold only 0 (keep) and 1 (generate) at latent resolution")
-        if self.scheduler.config.num_train_timesteps != NUM_TRAIN_TIMESTEPS:
-            raise InputError(
-                f"scheduler num_train_timesteps is {self.scheduler.config.num_train_timesteps}; "
-                f"the model is trained with {NUM_TRAIN_TIMESTEPS}"
-            )
+        check_scheduler(self.scheduler)
         if not isinstance(num_inference_steps, int) or isinstance(num_inference_steps, bool) or num_inference_steps < 1:
             raise InputError(f"num_inference_steps must be a whole number of at least 1, got {num_inference_steps!r}")
         if guidance_scale > 1.0 and encoder_hidden_states is None:
@@ -189,19 +215,18 @@ class ShotfillDiTPipeline(DiffusionPipeline):
             encoder_hidden_states = encoder_hidden_states.to(device=device, dtype=dtype)
         return encoder_hidden_states
 
-    def prepare_timesteps(self, num_inference_steps: int, strength: float, device) -> tuple[torch.Tensor, int]:
-        """Set the scheduler to the steps that run (:func:`denoising_sigmas`); return its timesteps and the
-        index of the first in the whole path (0 from pure noise)."""
-        sigmas = denoising_sigmas(self.scheduler, num_inference_steps, strength)
-        self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+    def prepare_timesteps(self, num_inference_steps: int, strength: float, device) -> torch.Tensor:
+        """Set the scheduler to the noise levels of :func:`denoising_sigmas` (``num_inference_steps`` of them,
+        from ``strength`` down); return its timesteps (``sigma * 1000``)."""
+        self.scheduler.set_timesteps(sigmas=denoising_sigmas(num_inference_steps, strength), device=device)
         self.scheduler.set_begin_index(0)
-        return self.scheduler.timesteps, first_step(num_inference_steps, strength)
+        return self.scheduler.timesteps
 
-    def prepare_latents(self, known_latents, keep, prior_latents, first: int, timesteps, generator, device):
-        """Noise where generated, or the first guess noised to the first step's level when refining
-        (``first`` above 0); the known latents where kept. float32."""
+    def prepare_latents(self, known_latents, keep, prior_latents, strength: float, timesteps, generator, device):
+        """Noise where generated, or, when refining (``strength`` below 1), the first guess noised to the
+        first step's level, which is ``strength`` itself; the known latents where kept. float32."""
         noise = randn_tensor(known_latents.shape, generator=generator, device=device, dtype=torch.float32)
-        if first > 0:
+        if strength < 1.0:
             noise = self.scheduler.scale_noise(prior_latents.to(device=device, dtype=torch.float32), timesteps[:1], noise)
         return torch.where(keep, known_latents, noise)
 
@@ -227,18 +252,19 @@ class ShotfillDiTPipeline(DiffusionPipeline):
 
         With ``prior_latents`` and ``strength`` below 1, generation starts from a first guess
         instead of pure noise (as diffusers' image-to-image pipelines do): the guess is noised
-        to the noise level ``strength`` and only the steps below that level run, so the model
-        refines the guess rather than inventing the frames from nothing. A guided model
-        (``transformer.config.guide``) is also given the guess clean at every step.
+        to the noise level ``strength`` exactly and ``num_inference_steps`` steps run from there
+        to 0 (:func:`denoising_sigmas`), so the model refines the guess rather than inventing the
+        frames from nothing. A guided model (``transformer.config.guide``) is also given the
+        guess clean at every step.
 
         Args:
             known_latents: ``(B, C, T, H, W)`` scaled VAE latents; read where the mask is 0.
             generate_mask: ``(B, 1, T, H, W)`` of 0 and 1, **1 = generate, 0 = keep**.
-            num_inference_steps: denoising steps of the whole path.
+            num_inference_steps: denoising steps, from ``strength`` to 0; every one is run.
             generator: seeds the starting noise; the same seed gives the same result.
             prior_latents: ``(B, C, T, H, W)`` a first guess of the generated latents (read where the mask is 1).
-            strength: noise level, in (0, 1], the guess is noised to and denoising starts from; 1 ignores
-                the guess. ``num_inference_steps`` is the count for the whole path: 0.5 runs about half.
+            strength: noise level, in (0, 1], the guess is noised to and denoising starts from; 1 starts
+                from pure noise (a guided model still reads the guess clean).
             encoder_hidden_states: ``(B, L, text_dim)`` text embedding, for a model with text.
             guidance_scale: classifier-free guidance; above 1 runs the model with and without
                 the text each step and extrapolates from the latter to the former.
@@ -266,13 +292,13 @@ class ShotfillDiTPipeline(DiffusionPipeline):
         encoder_hidden_states = self.encode_text(encoder_hidden_states, negative_encoder_hidden_states,
                                                  do_guidance, device, dtype)
 
-        # 3. Timesteps: the whole path, or its part below ``strength`` when refining a prior
-        timesteps, first = self.prepare_timesteps(num_inference_steps, strength, device)
+        # 3. Timesteps: ``num_inference_steps`` noise levels from ``strength`` down to (not including) 0
+        timesteps = self.prepare_timesteps(num_inference_steps, strength, device)
 
         # 4. Prepare latents and conditioning: the known latents and the mask, and a guided model's clean guess
         guided = is_guided(self.transformer) and prior_latents is not None
         model_guide = prior_latents.to(device=device, dtype=dtype).repeat(repeats, 1, 1, 1, 1) if guided else None
-        latents = self.prepare_latents(known_latents, keep, prior_latents, first, timesteps, generator, device)
+        latents = self.prepare_latents(known_latents, keep, prior_latents, strength, timesteps, generator, device)
         model_known = known_latents.to(dtype).repeat(repeats, 1, 1, 1, 1)
         model_mask = generate_mask.to(device=device, dtype=dtype).repeat(repeats, 1, 1, 1, 1)
         extra = {"guide_latents": model_guide} if guided else {}
