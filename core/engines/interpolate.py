@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import EngineUnavailableError, InputError
 from ..resources import RESOURCES
+from .classical import _cv
 
 #: the model that ships with shotfill
 SHIPPED_MODEL = RESOURCES / "rife"
@@ -197,13 +198,13 @@ class RifeInterpolator:
         height, width = a.shape[:2]
         working = self.working_size(height, width)
         to_a, to_b, _ = self._motion(self._prepare(a, working), self._prepare(b, working), 0.5, working)
-        xs, ys = np.meshgrid(np.arange(working[1], dtype=np.float32), np.arange(working[0], dtype=np.float32))
+        xs, ys = _cv.pixel_grid(working[0], working[1])
         offset = -to_a  # m = x + offset(x)
         for _ in range(COMPOSE_STEPS):
             offset = -_warp(to_a, offset, xs, ys)[0]
         field = _warp(to_b, offset, xs, ys)[0] + offset
         size = (height, width) if size is None else tuple(size)
-        return np.ascontiguousarray(_upsample_field(field, *size), dtype=np.float32)
+        return np.ascontiguousarray(_cv.upsample_field(field, *size), dtype=np.float32)
 
     def self_check(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], gap: int) -> SelfCheck:
         """How well it makes the known frames next to a gap of ``gap`` frames (see the module docstring)."""
@@ -251,8 +252,8 @@ def _at_plate(a: np.ndarray, b: np.ndarray, to_a: np.ndarray, to_b: np.ndarray, 
               t: float) -> Inbetween:
     """Warp and blend the full-resolution frames along the working-size motion; the result and its confidence."""
     height, width = a.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    field_a, field_b = _upsample_field(to_a, height, width), _upsample_field(to_b, height, width)
+    xs, ys = _cv.pixel_grid(height, width)
+    field_a, field_b = _cv.upsample_field(to_a, height, width), _cv.upsample_field(to_b, height, width)
     weight = weight if weight.shape == (height, width) else cv2.resize(weight, (width, height),
                                                                        interpolation=cv2.INTER_LINEAR)
     weight = np.clip(weight, 0.0, 1.0)[..., None]  # (H, W, 1)
@@ -266,23 +267,11 @@ def _at_plate(a: np.ndarray, b: np.ndarray, to_a: np.ndarray, to_b: np.ndarray, 
     return Inbetween(picture.astype(np.float32), np.clip(confidence, 0.0, 1.0).astype(np.float32), t)
 
 
-def _upsample_field(field: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A ``(h, w, 2)`` displacement field brought to ``(height, width)``, vectors rescaled."""
-    h, w = field.shape[:2]
-    if (h, w) == (height, width):
-        return field
-    up = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
-    up[..., 0] *= width / w
-    up[..., 1] *= height / h
-    return up
-
-
 def _warp(image: np.ndarray, field: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``image(y + field(y))`` (bilinear, edges replicated, values kept) and where that lies inside ``image``."""
     map_x, map_y = xs + field[..., 0], ys + field[..., 1]
     height, width = image.shape[:2]
-    warped = cv2.remap(np.ascontiguousarray(image, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
+    warped = _cv.sample(np.ascontiguousarray(image, dtype=np.float32), map_x, map_y)
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     return warped, inside.astype(np.float32)
 
