@@ -19,32 +19,7 @@ from shotfill.engines.classical.flow import FlowEngine
 from shotfill.errors import CancelledError, InputError
 from shotfill.plan import FramePlan, PlanFrame, Role, TaskKind
 
-H, W = 64, 96
-VX, VY = 3, 1
-
-
-def texture(seed: int, height: int, width: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    image = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 2.0)
-    return ((image - image.min()) / (image.max() - image.min())).astype(np.float32)
-
-
-def panning_clip(count: int, seed: int = 0, velocity: tuple[int, int] = (VX, VY)) -> np.ndarray:
-    """``count`` frames (H, W) of a texture panned by ``velocity`` (x, y) pixels per frame."""
-    vx, vy = velocity
-    big = texture(seed, H + vy * count + 2, W + vx * count + 2)
-    return np.stack([big[vy * k:vy * k + H, vx * k:vx * k + W] for k in range(count)])
-
-
-def window(plan: FramePlan, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's input for ``plan``: generated positions zeroed, masks 1 there."""
-    frames = truth.copy()
-    masks = np.zeros(truth.shape[:3], np.float32)
-    for p in plan.generate_positions:
-        frames[p] = 0.0
-        masks[p] = 1.0
-    return frames, masks
-
+from synthetic_pans import VX, VY, H, W, panning_clip, texture, window
 
 def extend_case(backward: bool = False) -> tuple[FramePlan, np.ndarray, np.ndarray, np.ndarray]:
     """4 known frames and 4 generated, forward or backward; returns (plan, frames, masks, truth)."""

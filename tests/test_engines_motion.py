@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
@@ -24,32 +23,7 @@ from shotfill.engines.motion import CUT_DISTANCE, TIE_ORDER, MotionEngine, shot_
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.plan import FramePlan, TaskKind
 
-H, W = 64, 96
-VX, VY = 3, 1
-
-
-def texture(seed: int, height: int, width: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    image = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 2.0)
-    return ((image - image.min()) / (image.max() - image.min())).astype(np.float32)
-
-
-def panning_clip(count: int, seed: int = 0, velocity: tuple[int, int] = (VX, VY)) -> np.ndarray:
-    vx, vy = velocity
-    big = texture(seed, H + abs(vy) * count + 2, W + abs(vx) * count + 2)
-    x0 = 0 if vx >= 0 else abs(vx) * count
-    y0 = 0 if vy >= 0 else abs(vy) * count
-    return np.stack([big[y0 + vy * k:y0 + vy * k + H, x0 + vx * k:x0 + vx * k + W] for k in range(count)])
-
-
-def window(plan: FramePlan, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    frames = truth.copy()
-    masks = np.zeros(truth.shape[:3], np.float32)
-    for p in plan.generate_positions:
-        frames[p] = 0.0
-        masks[p] = 1.0
-    return frames, masks
-
+from synthetic_pans import VX, VY, H, W, panning_clip, texture, window
 
 def bridge_case(b_clip: np.ndarray | None = None, gap: int = 4):
     """2 known frames of A, ``gap`` generated, 2 known of B (the same pan unless ``b_clip`` is given)."""
