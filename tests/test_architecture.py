@@ -192,3 +192,24 @@ def test_building_the_command_line_imports_no_library():
             "print(sorted(m for m in ('numpy', 'cv2', 'opentimelineio', 'OpenEXR', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_weights_load_without_pickle():
+    """Model files are read as safetensors; nothing in the package unpickles: no ``pickle`` import,
+    and every ``torch.load`` (an optimizer state the trainer wrote itself) says ``weights_only=True``."""
+    offenders = []
+    for path in sorted([*CORE.rglob("*.py"), *PLUGIN.rglob("*.py")]):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+                if any(n and n.split(".")[0] in ("pickle", "cPickle", "dill", "joblib") for n in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports a pickle module")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load":
+                owner = node.func.value
+                if isinstance(owner, ast.Name) and owner.id == "torch":
+                    safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                               for k in node.keywords)
+                    if not safe:
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: torch.load without weights_only=True")
+    assert offenders == []
