@@ -44,6 +44,10 @@ JOB_VERSION = 1
 MAX_SEED = 2**31 - 1
 COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none", "rle", "pxr24", "b44")
 WRITE_MODES = ("track", "replace")
+#: what a job does when its output folder holds frames (or a result file) of its name that another job
+#: wrote: refuse (exit 2, naming that job), overwrite them (and remove that job's other frames of the
+#: name), or write a new version beside them (``NAME_v2``, ``NAME_v3``...: the first free name)
+IF_EXISTS = ("refuse", "overwrite", "version")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +104,17 @@ class EditSpec:
     export: str | None = None        # also export the new edit through this adapter
     write_timeline: bool = True      # False: leave the timeline to a later publish step
     colourspace: str | None = None   # the colour space of the target's media; None: each source's default
+    timeline: str | int | None = None  # the timeline of a file holding several: its name, or its number from 1
+    search_paths: tuple[str, ...] = ()  # folders where offline media is looked for by file name (relink)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if d["colourspace"] is None:     # left out when unset: a job id stays what it was before the field
-            del d["colourspace"]
+        # left out when unset: a job id stays what it was before the field
+        for key, unset in (("colourspace", None), ("timeline", None), ("search_paths", ())):
+            if d[key] == unset or (key == "search_paths" and not d[key]):
+                del d[key]
+        if "search_paths" in d:
+            d["search_paths"] = list(d["search_paths"])
         return d
 
     @classmethod
@@ -124,9 +134,16 @@ class EditSpec:
         space = d.get("colourspace")
         if space is not None and (not isinstance(space, str) or not space):
             raise JobSpecError(f"{field}.colourspace", f"must be a colour space name, got {space!r}")
+        timeline = d.get("timeline")
+        if timeline is not None and (isinstance(timeline, bool) or not isinstance(timeline, (str, int))
+                                     or timeline == "" or (isinstance(timeline, int) and timeline < 1)):
+            raise JobSpecError(f"{field}.timeline", f"must be a timeline name or a number from 1, got {timeline!r}")
+        search = d.get("search_paths", [])
+        if not isinstance(search, list) or not all(isinstance(p, str) and p for p in search):
+            raise JobSpecError(f"{field}.search_paths", f"must be a list of folder paths, got {search!r}")
         return cls(path=d["path"], target=d["target"], rate=rate, write_mode=mode,
                    export=d.get("export"), write_timeline=bool(d.get("write_timeline", True)),
-                   colourspace=space)
+                   colourspace=space, timeline=timeline, search_paths=tuple(search))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +154,16 @@ class OutputSpec:
     colourspace: str | None = None   # None: EXR sources keep their space, others become lin_rec709
     padding: int = 4
     preview: bool = True             # write a contact sheet around each seam
+    start_frame: int | None = None   # first frame number written; None: the task's own rule
+    if_exists: str = "refuse"        # another job's frames in the folder: one of IF_EXISTS (not part of the job id)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["start_frame"] is None:     # left out, so specs (and job ids) from before it are unchanged
+            del d["start_frame"]
+        if d["if_exists"] == "refuse":   # the default, left out: job files from before it read the same
+            del d["if_exists"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Any, field: str = "output") -> "OutputSpec":
@@ -159,8 +183,15 @@ class OutputSpec:
         name = d.get("name")
         if name is not None and (not isinstance(name, str) or not name or "/" in name or "\\" in name):
             raise JobSpecError(f"{field}.name", f"must be a plain file name stem, got {name!r}")
+        start = d.get("start_frame")
+        if start is not None and (not isinstance(start, int) or isinstance(start, bool) or start < 0):
+            raise JobSpecError(f"{field}.start_frame", f"must be a whole number 0 or more, got {start!r}")
+        if_exists = d.get("if_exists", "refuse")
+        if if_exists not in IF_EXISTS:
+            raise JobSpecError(f"{field}.if_exists", f"must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
         return cls(dir=d["dir"], name=name, compression=comp, colourspace=d.get("colourspace"),
-                   padding=padding, preview=bool(d.get("preview", True)))
+                   padding=padding, preview=bool(d.get("preview", True)), start_frame=start,
+                   if_exists=if_exists)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +221,7 @@ class JobSpec:
         for k in ("job_id", "version"):
             d.pop(k, None)
         d["output"].pop("preview", None)
+        d["output"].pop("if_exists", None)   # how to meet another job's frames: the same frames either way
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -138,25 +138,30 @@ class FramePlan:
     # -- builders ------------------------------------------------------------
     @classmethod
     def extend(cls, source_frames: Sequence[int], frames: int, *, backward: bool = False,
-               context: int = 8, source: str = "a") -> "FramePlan":
+               context: int = 8, source: str = "a", first_output_frame: int | None = None) -> "FramePlan":
         """Extend a clip whose available frame numbers are ``source_frames``.
 
-        Output frame numbers continue the source's numbering: a clip numbered
-        0-39 extended forward by 8 gives 40-47; backward gives -8..-1.
+        Output frames are numbered from ``first_output_frame``; by default they
+        continue the source's numbering: a clip numbered 1001-1040 extended forward
+        by 8 gives 1041-1048, backward 993-1000. (Plans count positions too, so the
+        plan allows numbers below 0; the worker never writes one, see
+        :func:`shotfill.worker.resolve.resolve`.)
         """
         source_frames = _check_frames(source_frames, "source")
         _check_count(frames, "frames")
         _check_count(context, "context")
         if backward:
             known = source_frames[:context]
-            first = source_frames[0]
-            gen = [PlanFrame(Role.GENERATE, output_frame=first - frames + i) for i in range(frames)]
+            start = source_frames[0] - frames if first_output_frame is None else first_output_frame
+            _check_first_output(start)
+            gen = [PlanFrame(Role.GENERATE, output_frame=start + i) for i in range(frames)]
             kn = [PlanFrame(Role.KNOWN, source, f) for f in known]
             return cls(TaskKind.EXTEND_BACKWARD, tuple(gen + kn))
         known = source_frames[-context:]
-        last = source_frames[-1]
+        start = source_frames[-1] + 1 if first_output_frame is None else first_output_frame
+        _check_first_output(start)
         kn = [PlanFrame(Role.KNOWN, source, f) for f in known]
-        gen = [PlanFrame(Role.GENERATE, output_frame=last + 1 + i) for i in range(frames)]
+        gen = [PlanFrame(Role.GENERATE, output_frame=start + i) for i in range(frames)]
         return cls(TaskKind.EXTEND_FORWARD, tuple(kn + gen))
 
     @classmethod
@@ -171,17 +176,23 @@ class FramePlan:
         b_frames = _check_frames(b_frames, "b")
         _check_count(frames, "frames")
         _check_count(context, "context")
-        start = a_frames[-1] + 1 if first_output_frame is None else int(first_output_frame)
+        start = a_frames[-1] + 1 if first_output_frame is None else first_output_frame
+        _check_first_output(start)
         kn_a = [PlanFrame(Role.KNOWN, "a", f) for f in a_frames[-context:]]
         gen = [PlanFrame(Role.GENERATE, output_frame=start + i) for i in range(frames)]
         kn_b = [PlanFrame(Role.KNOWN, "b", f) for f in b_frames[:context]]
         return cls(TaskKind.BRIDGE, tuple(kn_a + gen + kn_b))
 
     @classmethod
-    def fill(cls, source_frames: Sequence[int], *, source: str = "a") -> "FramePlan":
-        """Fill masked pixels on every frame; output numbers equal source numbers."""
+    def fill(cls, source_frames: Sequence[int], *, source: str = "a",
+             first_output_frame: int | None = None) -> "FramePlan":
+        """Fill masked pixels on every frame; output numbers equal source numbers, or run
+        from ``first_output_frame`` in the source's order."""
         source_frames = _check_frames(source_frames, "source")
-        return cls(TaskKind.FILL, tuple(PlanFrame(Role.FILL, source, f, f) for f in source_frames))
+        start = source_frames[0] if first_output_frame is None else first_output_frame
+        _check_first_output(start)
+        shift = start - source_frames[0]
+        return cls(TaskKind.FILL, tuple(PlanFrame(Role.FILL, source, f, f + shift) for f in source_frames))
 
 
 def _check_frames(frames: Iterable[int], name: str) -> list[int]:
@@ -189,6 +200,11 @@ def _check_frames(frames: Iterable[int], name: str) -> list[int]:
     if not frames:
         raise InputError(f"{name}: no frames to work from")
     return frames
+
+
+def _check_first_output(first) -> None:
+    if not isinstance(first, int) or isinstance(first, bool):
+        raise InputError(f"the first output frame must be a whole number, got {first!r}")
 
 
 def _check_count(n: int, name: str) -> None:

@@ -34,10 +34,17 @@ def main(argv=None) -> int:
             return 0
         results = []
         for t in targets:
-            print(f"{t.id}: {t.frames} frames between {t.clip_a.clip_name} and {t.clip_b.clip_name}")
+            handles = t.handle_frames
+            print(f"{t.id}: {t.frames} frames between {t.clip_a.clip_name} and {t.clip_b.clip_name}"
+                  f" ({handles['a']} + {handles['b']} from their handles, {t.generated_frames} to generate)")
+            if not t.generated_frames:
+                print(f"{t.id}: skipped, the clips' handles cover the gap (trim them out over it)")
+                continue
             spec = JobSpec(edit=EditSpec(path=args.edit, target=t.id, write_timeline=False),
                            engine=args.engine, output=OutputSpec(dir=str(Path(args.out_dir) / t.id)))
             results.append(run_job(spec))
+        if not results:
+            return 0
         new_edit = publish(args.edit, [r.to_dict() for r in results])
     except ShotfillError as e:
         print(f"error: {e}", file=sys.stderr)

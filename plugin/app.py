@@ -9,16 +9,23 @@ changed) and prints its path. The engine command comes from
 ``SHOTFILL_ENGINE_COMMAND`` or ``shotfill`` on PATH (see :mod:`.client`).
 Offscreen rendering works for ``--screenshot``: ``QT_QPA_PLATFORM=offscreen``.
 
-Exit codes: 0 done, 2 the edit could not be opened (the screenshot still shows why).
+Exit codes: 0 done, 2 the edit could not be opened (the screenshot still shows why), or Qt
+(PySide6) is not installed: the message says to install the ``[panel]`` extra.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from .hosts.standalone import HandOffHost, StandaloneHost
-from .panel import ShotfillPanel
-from .qt import QtGui, QtWidgets, exec_
+if TYPE_CHECKING:  # Qt is imported in main(), so that a missing Qt is said, not a traceback
+    from .qt import QtGui
+
+#: the Qt bindings the panel runs on (:mod:`.qt`)
+QT_BINDINGS = ("PySide6", "PySide2")
+#: what to do when neither is installed
+QT_MISSING_HINT = ("shotfill-panel needs Qt for Python (PySide6), which is not installed for {python}: "
+                   "install the panel extra, pip install 'shotfill[panel]'")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -45,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dark_palette() -> QtGui.QPalette:
     """A dark palette like the hosts' (the panel is made to sit inside Nuke and Resolve)."""
+    from .qt import QtGui
+
     p = QtGui.QPalette()
     colours = {QtGui.QPalette.Window: (45, 45, 48), QtGui.QPalette.WindowText: (220, 220, 220),
                QtGui.QPalette.Base: (30, 30, 32), QtGui.QPalette.AlternateBase: (38, 38, 41),
@@ -64,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_out and not args.edit:
         print("shotfill-panel: --results-out needs the EDIT the host exported", file=sys.stderr)
         return 2
+    try:
+        from .qt import QtWidgets, exec_
+    except ImportError as e:
+        if e.name not in QT_BINDINGS:
+            raise
+        print(QT_MISSING_HINT.format(python=sys.executable), file=sys.stderr)
+        return 2
+    from .hosts.standalone import HandOffHost, StandaloneHost
+    from .panel import ShotfillPanel
+
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["shotfill-panel"])
     app.setStyle("Fusion")
     app.setPalette(dark_palette())

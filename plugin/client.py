@@ -54,10 +54,14 @@ __all__ = [
     "WarningEvent", "ResultEvent", "ErrorEvent", "DemoEvent", "OutputLine", "WorkerEvent", "parse_event",
     # the client
     "ENGINE_ENV", "CANCEL_GRACE_S", "ClientError", "EngineNotFoundError", "WorkerError", "engine_command",
-    "JobStatus", "JobFinished", "Event", "JobClient", "run_engine", "plan", "publish", "engines",
+    "JobStatus", "JobFinished", "Event", "JobClient", "run_engine", "plan", "plan_args", "publish", "engines",
+    "SEARCH_PATH_FLAG", "search_path_args",
 ]
 
 ENGINE_ENV = "SHOTFILL_ENGINE_COMMAND"
+#: the engine's flag naming a folder to relink offline media from (``shotfill plan``; a job carries
+#: the folders as ``edit.search_paths``)
+SEARCH_PATH_FLAG = "--search-path"
 
 #: seconds a cancelled worker gets to stop at its next frame before it is killed
 CANCEL_GRACE_S = 10.0
@@ -293,12 +297,22 @@ def run_engine(args: list[str], *, command: list[str] | None = None, timeout: fl
     return proc.stdout
 
 
-def plan(edit: str, *, rate: float | None = None, command: list[str] | None = None) -> dict:
-    """The targets of an edit: ``shotfill plan EDIT --json`` parsed."""
+def search_path_args(folders) -> list[str]:
+    """``--search-path DIR`` for each folder: where the engine relinks offline media from."""
+    return [arg for folder in folders for arg in (SEARCH_PATH_FLAG, str(folder))]
+
+
+def plan_args(edit: str, *, rate: float | None = None, search_paths=()) -> list[str]:
+    """The arguments of ``shotfill plan EDIT --json`` (``--rate``, ``--search-path`` where set)."""
     args = ["plan", str(edit), "--json"]
     if rate is not None:
         args += ["--rate", str(rate)]
-    out = run_engine(args, command=command)
+    return args + search_path_args(search_paths)
+
+
+def plan(edit: str, *, rate: float | None = None, search_paths=(), command: list[str] | None = None) -> dict:
+    """The targets of an edit: ``shotfill plan EDIT --json`` parsed (its ``tracks`` too, where given)."""
+    out = run_engine(plan_args(edit, rate=rate, search_paths=search_paths), command=command)
     try:
         data = json.loads(out)
     except ValueError:

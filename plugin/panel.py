@@ -12,11 +12,11 @@ the two columns and scrolls)::
 
     [Open edit...]  sample_edit.otio - shotfill sample edit
     status line
-    +- timeline strip -------------------+  +- [Frames] [Contact sheet] ---+
+    +- timeline strip: every track ------+  +- [Frames] [Contact sheet] ---+
     | targets table                      |  | the frame, before | after    |
     | settings form                      |  | roles, slider, label         |
     |                                    |  +- takes ------------[Apply]---+
-    | [Generate] [Cancel]                |  | each take: sheet, summary,   |
+    | [Generate] why not [Cancel]        |  | each take: sheet, summary,   |
     |                                    |  | trust strip, warnings        |
     | overall progress, ETA, stage bars  |  +- log ------------------------+
     +------------------------------------+  +------------------------------+
@@ -24,6 +24,7 @@ the two columns and scrolls)::
 from __future__ import annotations
 
 import html
+import os
 
 from . import client as client_mod
 from . import paths
@@ -39,6 +40,14 @@ from .widgets import FrameScrubber, PreviewView, StageBars, TakeRow, TimelineStr
 _STATUS_COLOURS = {Status.EMPTY: "#3a3a3a", Status.LOADED: "#34404c", Status.RUNNING: "#1f4f7a",
                    Status.DONE: "#2d5e34", Status.CANCELLED: "#6a5420", Status.ERROR: "#7a2626"}
 _WRITE_MODE_LABELS = {"track": "on a new track", "replace": "in place of the gap"}
+#: the targets table's columns and their header tooltips
+_COLUMNS = {"Target": "the target's id, as `shotfill plan` lists it",
+            "Operation": "what the take does",
+            "Record": "where it sits in the edit (record timecode)",
+            "Frames": "frames a take places on the edit",
+            "From handles": "of those, the clips' real handle frames (a bridge: A's tail + B's head)",
+            "Generated": "of those, the frames the engine makes",
+            "Clips": "the clips involved"}
 _LOG_COLOURS = {LogLevel.INFO: None, LogLevel.DETAIL: "#8a8a8a", LogLevel.WARNING: "#e0a040",
                 LogLevel.ERROR: "#ff6b6b"}
 
@@ -86,7 +95,9 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.table = QtWidgets.QTreeWidget()
         self.table.setRootIsDecorated(False)
         self.table.setAlternatingRowColors(True)
-        self.table.setHeaderLabels(["Target", "Operation", "Record", "Frames", "Clips"])
+        self.table.setHeaderLabels(list(_COLUMNS))
+        for col, tip in enumerate(_COLUMNS.values()):
+            self.table.headerItem().setToolTip(col, tip)
         self.table.setMinimumHeight(120)
 
         # settings
@@ -126,10 +137,21 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.write_mode_box = QtWidgets.QComboBox()
         for mode in WRITE_MODES:
             self.write_mode_box.addItem(_WRITE_MODE_LABELS[mode], mode)
+        self.search_edit = QtWidgets.QLineEdit()
+        self.search_edit.setPlaceholderText("folders to relink offline media from, by file name")
+        self.search_edit.setToolTip(f"Folders searched for media the edit names but that is not where it says "
+                                    f"(separate several with {os.pathsep!r}); the edit is read again when "
+                                    f"they change. Passed to `shotfill plan` as --search-path, and to each "
+                                    f"job as edit.search_paths.")
+        self.search_browse = QtWidgets.QToolButton()
+        self.search_browse.setText("Add...")
 
         output_row = QtWidgets.QHBoxLayout()
         output_row.addWidget(self.output_edit, 1)
         output_row.addWidget(self.output_browse)
+        search_row = QtWidgets.QHBoxLayout()
+        search_row.addWidget(self.search_edit, 1)
+        search_row.addWidget(self.search_browse)
         model_row = QtWidgets.QHBoxLayout()
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(self.model_browse)
@@ -143,7 +165,8 @@ class ShotfillPanel(QtWidgets.QWidget):
                  (("Prompt", self.prompt_edit),),
                  (("Output folder", output_row),),
                  (("Colour space", self.colour_box), ("Compression", self.compression_box)),
-                 (("Edit write-back", self.write_mode_box),)]
+                 (("Edit write-back", self.write_mode_box),),
+                 (("Search folders", search_row),)]
         for row, cells in enumerate(pairs):
             for col, (label, field) in enumerate(cells):
                 form.addWidget(QtWidgets.QLabel(label), row, col * 2)
@@ -158,8 +181,13 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.generate_button = QtWidgets.QPushButton("Generate")
         self.generate_button.setDefault(True)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.generate_reason = QtWidgets.QLabel()      # why Generate is disabled, beside it
+        self.generate_reason.setWordWrap(True)
+        self.generate_reason.setStyleSheet("color: #e0a040;")
+        self.generate_reason.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         buttons = QtWidgets.QHBoxLayout()
-        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.generate_reason, 1)
         buttons.addWidget(self.cancel_button)
         self.stages = StageBars()
 
@@ -269,6 +297,8 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.apply_button.clicked.connect(self.apply_take)
         self.output_browse.clicked.connect(self._browse_output)
         self.model_browse.clicked.connect(self._browse_model)
+        self.search_browse.clicked.connect(self._browse_search)
+        self.search_edit.editingFinished.connect(self._search_typed)
         self.scrubber.position_requested.connect(s.scrub_to)
 
         self.operation_box.activated.connect(
@@ -309,7 +339,7 @@ class ShotfillPanel(QtWidgets.QWidget):
             self.state.fail("a take is running: cancel it or let it finish before opening another edit")
             return False
         try:
-            plan = client_mod.plan(path, command=self.command)
+            plan = client_mod.plan(path, command=self.command, search_paths=self.state.settings.search_paths)
             self.state.load_plan(plan)
         except (client_mod.ClientError, ValueError) as e:
             self.state.fail(f"cannot open {path}: {e}")
@@ -388,6 +418,23 @@ class ShotfillPanel(QtWidgets.QWidget):
         if folder:
             self.state.update_settings(model=folder)
 
+    def _browse_search(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "A folder with the edit's media",
+                                                            str(self.state.output_root().parent))
+        if folder:
+            self.set_search_paths([*self.state.settings.search_paths, folder])
+
+    def _search_typed(self) -> None:
+        self.set_search_paths([p.strip() for p in self.search_edit.text().split(os.pathsep) if p.strip()])
+
+    def set_search_paths(self, folders: list[str]) -> None:
+        """Relink offline media from ``folders``: remembered, and the loaded edit is read again."""
+        before = self.state.settings.search_paths
+        self.state.update_settings(search_paths=folders)
+        after = self.state.settings.search_paths
+        if after != before and self.state.edit and not self.client.is_running():
+            self.load_edit(self.state.edit)
+
     def _colour_typed(self) -> None:
         text = self.colour_box.currentText().strip()
         index = self.colour_box.findText(text)
@@ -427,16 +474,29 @@ class ShotfillPanel(QtWidgets.QWidget):
             self.table.clear()
             for t in visible:
                 frames = f"+{s.settings.frames}" if t.operation.user_sets_length else str(t.frames)
+                _, generated = t.frame_split(s.settings)
                 clips = t.clips + ("" if t.ready else "  (offline)")
-                item = QtWidgets.QTreeWidgetItem([t.id, t.operation.label, t.record_range_text(), frames, clips])
+                item = QtWidgets.QTreeWidgetItem([t.id, t.operation.label, t.record_range_text(), frames,
+                                                  t.handles_text(s.settings),
+                                                  "" if generated is None else str(generated), clips])
                 item.setData(0, QtCore.Qt.UserRole, t.id)
+                item.setToolTip(0, f"{t.id} on {t.track_name or 'an unnamed track'}")
+                item.setToolTip(6, clips)
                 if t.operation.user_sets_length:
                     item.setToolTip(3, "you choose: Frames to add")
+                    available = t.handles_available()
+                    if available is not None:
+                        item.setToolTip(4, f"the clip has {available} handle frames on this side: "
+                                           f"they are placed first, the rest is generated")
+                elif t.operation is Operation.BRIDGE and t.handle_frames:
+                    item.setToolTip(4, f"{t.handle_frames.get('a', 0)} real frames after the out point of the "
+                                       f"clip before, {t.handle_frames.get('b', 0)} before the in point of the "
+                                       f"clip after")
                 if not t.ready:
-                    for col in range(5):
+                    for col in range(len(_COLUMNS)):
                         item.setForeground(col, QtGui.QBrush(QtGui.QColor(200, 90, 90)))
                 self.table.addTopLevelItem(item)
-            for col in range(4):
+            for col in range(len(_COLUMNS) - 1):
                 self.table.resizeColumnToContents(col)
         self.source_label.setText(f"<b>{html.escape(s.source_name)}</b>  {html.escape(s.source)}"
                                   if s.source else "<i>nothing loaded</i>")
@@ -444,7 +504,7 @@ class ShotfillPanel(QtWidgets.QWidget):
 
     def _render_selection(self) -> None:
         s = self.state
-        self.strip.set_targets(s.targets, s.selected_id)
+        self.strip.set_edit(s.tracks, s.targets, s.selected_id)
         with QtCore.QSignalBlocker(self.table):
             for i in range(self.table.topLevelItemCount()):
                 item = self.table.topLevelItem(i)
@@ -464,7 +524,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         st = self.state.settings
         widgets = (self.operation_box, self.frames_spin, self.engine_box, self.model_edit, self.seed_spin,
                    self.takes_spin, self.steps_spin, self.prompt_edit, self.output_edit, self.colour_box,
-                   self.compression_box, self.write_mode_box)
+                   self.compression_box, self.write_mode_box, self.search_edit)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         self.operation_box.setCurrentIndex(max(0, self.operation_box.findData(st.operation)))
         self.frames_spin.setValue(st.frames)
@@ -484,6 +544,7 @@ class ShotfillPanel(QtWidgets.QWidget):
         self.colour_box.setCurrentIndex(self.colour_box.findData(st.colourspace))
         self.compression_box.setCurrentText(st.compression)
         self.write_mode_box.setCurrentIndex(self.write_mode_box.findData(st.write_mode))
+        self.search_edit.setText(os.pathsep.join(st.search_paths))
         del blockers
 
     def _render_status(self) -> None:
@@ -499,6 +560,8 @@ class ShotfillPanel(QtWidgets.QWidget):
         ok, why = self.state.can_generate()
         self.generate_button.setEnabled(ok)
         self.generate_button.setToolTip("" if ok else f"Cannot generate: {why}")
+        self.generate_reason.setText(why)
+        self.generate_reason.setToolTip(why)
         self.cancel_button.setEnabled(self.client.is_running() or bool(self.state.queued_takes()))
         take = self.state.take
         self.apply_button.setEnabled(take is not None and take.status is TakeStatus.DONE

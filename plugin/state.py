@@ -97,6 +97,8 @@ class Target:
     edit: str | None = None             # edit targets: the edit's path
     media: Media | None = None          # host media targets: the plate
     mask_media: Media | None = None     # host media fills: the mask sequence (1 = generate)
+    handle_frames: dict | None = None   # bridge {"a": n, "b": m}; extension {"available": n} (plan --json)
+    generated_frames: int | None = None  # a bridge's or fill's frames left to generate; None: the user's length
 
     @classmethod
     def from_plan(cls, d: dict, edit: str) -> "Target":
@@ -108,7 +110,9 @@ class Target:
                        frames=None if d.get("frames") is None else int(d["frames"]),
                        ready=bool(d.get("ready", True)), record_first_tc=d.get("record_first_tc"),
                        record_last_tc=d.get("record_last_tc"), clip_a=d.get("clip_a"),
-                       clip_b=d.get("clip_b"), mask=d.get("mask"), edit=edit)
+                       clip_b=d.get("clip_b"), mask=d.get("mask"), edit=edit,
+                       handle_frames=_handle_frames(d.get("handle_frames")),
+                       generated_frames=None if d.get("generated_frames") is None else int(d["generated_frames"]))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"`shotfill plan` gave a target the panel cannot read ({e}): {d!r}") from None
 
@@ -122,6 +126,44 @@ class Target:
         if self.mask:
             text += f"  (mask: {Path(self.mask['path']).name})"
         return text
+
+    def offline_clips(self) -> list[str]:
+        """The clips (and masks) whose media the plan found missing, by name."""
+        names = []
+        for role, media in (("", self.clip_a), ("", self.clip_b), ("mask of ", self.mask)):
+            if media and media.get("exists") is False:
+                names.append(role + str(media.get("clip_name") or media.get("path")))
+        return names or ([self.media.name] if self.media is not None and not self.ready else [])
+
+    def handles_available(self) -> int | None:
+        """An extension's handle frames on its side (None: the plan does not say)."""
+        return (self.handle_frames or {}).get("available") if self.operation.user_sets_length else None
+
+    def frame_split(self, settings: "Settings") -> tuple[int | None, int | None]:
+        """``(from handles, generated)``: of the frames a take places, how many are the clips'
+        real handle frames and how many are generated (None where the plan does not say).
+
+        An extension of N takes its ``h`` handles first and generates ``N - h``; a bridge takes
+        A's and B's handles and generates the rest; a fill generates its whole clip.
+        """
+        if self.operation is Operation.FILL:
+            return 0, self.length(settings)
+        if self.handle_frames is None:
+            return None, None if self.operation.user_sets_length else self.generated_frames
+        if self.operation is Operation.BRIDGE:
+            handles = self.handle_frames.get("a", 0) + self.handle_frames.get("b", 0)
+            return handles, self.generated_frames
+        used = min(settings.frames, self.handles_available() or 0)
+        return used, settings.frames - used
+
+    def handles_text(self, settings: "Settings") -> str:
+        """The "From handles" cell: ``8 + 8`` for a bridge (A's tail, B's head), ``8`` for an extension."""
+        handles, _ = self.frame_split(settings)
+        if handles is None:
+            return ""
+        if self.operation is Operation.BRIDGE:
+            return f"{self.handle_frames.get('a', 0)} + {self.handle_frames.get('b', 0)}"
+        return str(handles)
 
     def record_range_text(self) -> str:
         if self.record_first_tc and self.record_last_tc:
@@ -137,6 +179,8 @@ class Target:
         if self.edit is not None:
             d: dict = {"edit": {"path": self.edit, "target": self.id, "write_mode": settings.write_mode,
                                 "write_timeline": False}}
+            if settings.search_paths:     # where the plan relinked offline media from: the job does too
+                d["edit"]["search_paths"] = list(settings.search_paths)
         else:
             d = {"task": self.operation.value, "source": self.media.source_spec()}
             if self.mask_media is not None:
@@ -144,6 +188,84 @@ class Target:
         if self.operation.user_sets_length:
             d["frames"] = settings.frames
         return d
+
+
+def _handle_frames(value) -> dict | None:
+    """The plan's ``handle_frames``: a mapping of whole numbers, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              for v in value.values()):
+        raise ValueError(f"handle_frames must map names to whole numbers, got {value!r}")
+    return dict(value)
+
+
+# ---------------------------------------------------------------------------
+# the edit's tracks, as the timeline strip draws them
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TrackItem:
+    """One clip, gap or transition of a track (``shotfill plan --json``'s ``tracks``)."""
+
+    kind: str                         # "clip", "gap", "transition", or another schema's name
+    name: str
+    record_first: int                 # inclusive frames in track time, as targets give them
+    record_last: int
+    media: str | None = None          # clips: "online", "offline" or "none" (no media at all)
+    target_id: str | None = None      # a clip shotfill placed: the target it belongs to
+
+    @property
+    def offline(self) -> bool:
+        return self.kind == "clip" and self.media != "online"
+
+
+@dataclasses.dataclass(frozen=True)
+class EditTrack:
+    """A video track of the edit and everything on it, for the timeline strip."""
+
+    index: int                        # in the timeline's tracks (audio too), as targets count it
+    name: str
+    label: str | None                 # "V1"...: the label target ids use; None for a result track
+    results: bool                     # one of shotfill's result tracks
+    target_id: str | None             # a result track: the target its clips were made for
+    items: tuple[TrackItem, ...]
+
+    @classmethod
+    def from_plan(cls, d: dict) -> "EditTrack":
+        try:
+            items = tuple(TrackItem(kind=str(i["kind"]), name=str(i.get("name") or ""),
+                                    record_first=int(i["record_first"]), record_last=int(i["record_last"]),
+                                    media=i.get("media"), target_id=i.get("target_id")) for i in d["items"])
+            return cls(index=int(d["index"]), name=str(d.get("name") or ""), label=d.get("label"),
+                       results=bool(d.get("results")), target_id=d.get("target_id"), items=items)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"`shotfill plan` gave a track the panel cannot read ({e}): {d!r}") from None
+
+    @property
+    def title(self) -> str:
+        """What the strip calls the track: a result track after its target (``V1.gap1 result``),
+        another by its label and its name (``V1 · Main cut``; the name alone when it starts with
+        the label, the label alone when it has no name)."""
+        if self.results:
+            return f"{self.target_id} result" if self.target_id else (self.name or "shotfill result")
+        label = self.label or f"track {self.index + 1}"
+        if not self.name or self.name.startswith(label):
+            return self.name or label
+        return f"{label} \u00b7 {self.name}"
+
+
+def _why_no_targets(tracks: "list[EditTrack]") -> str:
+    """Why an edit offers nothing, from what its tracks hold."""
+    clips = [i for t in tracks if not t.results for i in t.items if i.kind == "clip"]
+    if not tracks:
+        return "no gaps between clips, and no clips with media to extend or fill"
+    if not clips:
+        return f"its {len(tracks)} video track(s) hold no clips"
+    offline = [c for c in clips if c.offline]
+    if len(offline) == len(clips):
+        return (f"the media of all {len(clips)} clips is offline (add the folders that hold it to "
+                f"Search folders)")
+    return "no gaps between clips, and no clips with media to extend or fill"
 
 
 def targets_for_media(media: list[Media]) -> list[Target]:
@@ -183,6 +305,7 @@ class Settings:
     colourspace: str = ""         # output colour space; "": the source's own
     compression: str = "zip"
     write_mode: str = "track"     # edits: the take goes on a new track, or in place of the gap
+    search_paths: tuple = ()      # folders to relink offline media from, by name (``--search-path``)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,13 +326,17 @@ class Settings:
             if reason:
                 problems.append(f"{origin}: setting {key!r} {reason}, got {value!r}; kept {getattr(base, key)!r}")
             else:
-                values[key] = value
+                values[key] = tuple(value) if key == "search_paths" else value
         return dataclasses.replace(base, **values), problems
 
 
 def _check_setting(key: str, value) -> str | None:
     """Why ``value`` does not fit setting ``key`` (None: it fits)."""
     whole = isinstance(value, int) and not isinstance(value, bool)
+    if key == "search_paths":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+            return "must be a list of folder paths"
+        return None
     if key in ("frames", "takes", "seed", "steps"):
         low, high = {"frames": (1, 100000), "takes": (1, MAX_TAKES), "seed": (0, MAX_SEED),
                      "steps": (0, 10000)}[key]
@@ -407,8 +534,10 @@ class PanelState(QtCore.QObject):
         super().__init__(parent)
         self.settings = settings or Settings()
         self.source = ""                       # the edit path or the host media it came from
+        self.edit: str | None = None           # the loaded edit's path (None: host media, or nothing)
         self.source_name = ""
         self.targets: list[Target] = []
+        self.tracks: list[EditTrack] = []       # the edit's video tracks (empty for host media)
         self.selected_id: str | None = None
         self.status = Status.EMPTY
         self.status_message = "Open an edit to see its gaps, clip heads and tails and fills."
@@ -434,14 +563,31 @@ class PanelState(QtCore.QObject):
         return [t for t in self.takes if t.status is TakeStatus.QUEUED]
 
     def can_generate(self) -> tuple[bool, str]:
-        """Whether Generate can run now, and why not."""
+        """Whether Generate can run now, and if not why, in a few words the panel shows beside it."""
         target = self.target
         if self.status is Status.RUNNING:
-            return False, "a job is running"
-        if target is None:
-            return False, "pick a target first"
+            return False, "job running: wait for it or cancel it"
+        if not self.source:
+            return False, "no edit loaded"
+        if not self.targets:
+            return False, f"no targets in {self.source_name or Path(self.source).name}"
+        if not self.visible_targets():
+            label = Operation(self.settings.operation).label
+            return False, f"no {label} targets in this edit: set Show to All targets"
+        if target is None or target not in self.visible_targets():
+            return False, "choose a target"
         if not target.ready:
-            return False, f"the media of {target.id} is offline"
+            offline = target.offline_clips() or [target.id]
+            return False, (f"media offline: {', '.join(offline)} (add the folder that holds it to "
+                           f"Search folders)")
+        _, generated = target.frame_split(self.settings)
+        if target.operation is Operation.BRIDGE and generated == 0:
+            return False, (f"nothing to generate: the handles ({target.handles_text(self.settings)} frames) "
+                           f"cover the {target.frames}-frame gap; trim the clips over it instead")
+        available = target.handles_available()
+        if target.operation.user_sets_length and available and self.settings.frames <= available:
+            return False, (f"set Frames to add above {available}: the clip has {available} handle frames "
+                           f"there, which a trim gives without generating")
         last_seed = self.settings.seed + self.settings.takes - 1
         if last_seed > MAX_SEED:
             return False, (f"{self.settings.takes} takes from seed {self.settings.seed} would need seed {last_seed}, "
@@ -453,11 +599,29 @@ class PanelState(QtCore.QObject):
         """Targets from ``shotfill plan EDIT --json``."""
         edit = str(plan["edit"])
         targets = [Target.from_plan(d, edit) for d in plan["targets"]]
+        tracks = [EditTrack.from_plan(d) for d in plan.get("tracks") or []]
         name = plan.get("name") or Path(edit).name
         message = (f"{len(targets)} targets in {Path(edit).name}" if targets else
-                   f"nothing to do in {Path(edit).name}: no gaps between clips, and no clips "
-                   f"with media to extend or fill")
-        self._load(targets, edit, name, message)
+                   f"nothing to do in {Path(edit).name}: "
+                   f"{'; '.join(map(str, plan.get('reasons') or [])) or _why_no_targets(tracks)}")
+        left_out = [d for d in plan.get("left_out") or [] if isinstance(d, dict)]
+        if left_out:      # implausible targets the plan does not offer (a "bridge" of minutes, ...)
+            message += (f"; {len(left_out)} implausible target(s) left out, "
+                        f"{left_out[0].get('id')}: {left_out[0].get('implausible')}")
+        relink = [d for d in plan.get("relink") or [] if isinstance(d, dict)]
+        found = [d for d in relink if d.get("status") == "relinked"]
+        missing = [d for d in relink if d.get("status") in ("not_found", "ambiguous")]
+        if found or missing:     # what the search folders gave
+            message += f"; relinked {len(found)} clip(s) from the search folders"
+            if missing:
+                message += f", {len(missing)} not relinked (see the log)"
+        self._load(targets, edit, name, message, tracks)
+        self.edit = edit
+        for d in missing:
+            why = (f"{d.get('wanted')} is in {len(d.get('candidates') or [])} places: "
+                   + ", ".join(d.get("candidates") or []) if d.get("status") == "ambiguous"
+                   else f"no {d.get('wanted')} in the search folders")
+            self.log(LogLevel.WARNING, f"clip {d.get('clip')} (track {d.get('track')}) not relinked: {why}")
 
     def load_media(self, media: list[Media], host_name: str) -> None:
         """Targets from the sequences a host has selected."""
@@ -467,9 +631,12 @@ class PanelState(QtCore.QObject):
             return
         names = ", ".join(m.name for m in media)
         self._load(targets_for_media(media), media[0].path, names, f"{names} from {host_name}")
+        self.edit = None
 
-    def _load(self, targets: list[Target], source: str, name: str, message: str) -> None:
+    def _load(self, targets: list[Target], source: str, name: str, message: str,
+              tracks: "list[EditTrack] | None" = None) -> None:
         self.targets, self.source, self.source_name = targets, source, name
+        self.tracks = tracks or []
         visible = self.visible_targets()
         candidates = [t for t in visible if t.ready] or visible or targets
         self.selected_id = candidates[0].id if candidates else None

@@ -60,10 +60,11 @@ def test_extend_with_jsonl_events(plate, tmp_path):
 def test_run_job_file_is_the_same_worker(plate, tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"version": 1, "task": "extend_backward", "source": {"path": str(plate)},
-                               "frames": 2, "output": {"dir": str(tmp_path / "o"), "preview": False}}))
+                               "frames": 2, "output": {"dir": str(tmp_path / "o"), "preview": False,
+                                                       "start_frame": 1001}}))   # never numbered below 0
     r = shotfill("run", job)
     assert r.returncode == 0, r.stderr
-    assert "extend_backward" in r.stdout and (tmp_path / "o" / "sh010_head.-0001.exr").exists()
+    assert "extend_backward" in r.stdout and (tmp_path / "o" / "sh010_head.1001.exr").exists()
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -181,8 +182,9 @@ def test_plan_lists_targets_with_handles(tmp_path):
     r = shotfill("plan", sample.edit)
     assert r.returncode == 0
     lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
-    assert "12 frames" in lines["V1.gap1"] and "shotA -> shotB" in lines["V1.gap1"]
-    assert "8 handles" in lines["V1.clip1.tail"] and "8 handles" in lines["V1.clip2.head"]
+    assert "TARGET" in lines and "HANDLES" in lines["TARGET"] and "GENERATED" in lines["TARGET"]
+    assert "  20  " in lines["V1.gap1"] and "8 A + 8 B  4 " in lines["V1.gap1"] and "shotA -> shotB" in lines["V1.gap1"]
+    assert "up to 8" in lines["V1.clip1.tail"] and "up to 8" in lines["V1.clip2.head"]
     assert "01:00:01:16" in lines["V1.gap1"]
     r = shotfill("plan", sample.edit, "--json")
     ids = [t["id"] for t in json.loads(r.stdout)["targets"]]
@@ -213,10 +215,10 @@ def test_a_bridge_between_two_shots_warns_of_its_dissolve(sample, tmp_path):
     r = shotfill("bridge", sample.edit, "--target", "V1.gap1", "--engine", "flow", "--out", tmp_path / "o",
                  "--no-preview")
     assert r.returncode == 0, r.stderr
-    said = ("warning: bridge: fell back to a dissolve on frames 1001-1012: the shots do not follow one motion; "
+    said = ("warning: bridge: fell back to a dissolve on frames 1001-1004: the shots do not follow one motion; "
             "the result is a cross-dissolve")
     assert said in r.stderr and f"  {said.replace('warning: ', 'warning:  ')}" in r.stdout
-    assert "12 dissolve" in r.stdout
+    assert "4 dissolve" in r.stdout
 
 
 def test_colourspace_in_reaches_an_edit_targets_media(sample, tmp_path):

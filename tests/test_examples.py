@@ -37,9 +37,9 @@ def test_bridge_an_edit(sample, tmp_path):
     before = hashlib.sha256(edit.read_bytes()).hexdigest()
     r = run(EXAMPLES / "bridge_an_edit.py", edit, tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "V1.gap1: 12 frames between shotA and shotB" in r.stdout
+    assert "V1.gap1: 20 frames between shotA and shotB (8 + 8 from their handles, 4 to generate)" in r.stdout
     new = otio.adapters.read_from_file(r.stdout.strip().splitlines()[-1].split(": ", 1)[1])
-    assert [t.name for t in new.tracks][-1] == "shotfill"
+    assert [t.name for t in new.tracks][-1] == "shotfill V1.gap1"
     assert hashlib.sha256(edit.read_bytes()).hexdigest() == before
 
 
@@ -51,9 +51,10 @@ def test_demo_end_to_end(tmp_path):
     timeline = otio.adapters.read_from_file(str(new_edit))
     added = [c for t in timeline.tracks if t.name.startswith("shotfill") for c in t
              if isinstance(c, otio.schema.Clip)]
-    assert sorted(c.metadata["shotfill"]["target_id"] for c in added) == ["V1.clip2.tail", "V1.clip3.fill", "V1.gap1"]
+    assert sorted(c.metadata["shotfill"]["target_id"] for c in added
+                  if c.metadata["shotfill"]["role"] == "generated") == ["V1.clip2.tail", "V1.clip3.fill", "V1.gap1"]
     counts = {d.name: len(list(d.glob("*.exr"))) for d in (tmp_path / "frames").iterdir()}
-    assert counts == {"V1.gap1": 12, "V1.clip2.tail": 12, "V1.clip3.fill": 24}
+    assert counts == {"V1.gap1": 4, "V1.clip2.tail": 12, "V1.clip3.fill": 24}   # the gap: 8 + 8 handles, 4 made
     assert (tmp_path / "contact_sheet.png").stat().st_size > 1000
     frame = read_exr(next((tmp_path / "frames" / "V1.gap1").glob("*.exr")))
     assert frame.attributes["shotfill.engine"] == "dit"  # the default engine

@@ -3,7 +3,7 @@ overlapping attempts of one task, and Publish's refusals.
 
 The edit (``shotfill.synthetic.make_sample_edit`` at 96x54)::
 
-    V1   [ shotA, 40 ][ gap1, 12 ][ shotB, 32 ][ shotC, 24 (rig mask linked) ]
+    V1   [ shotA, 40 ][ gap1, 20 ][ shotB, 32 ][ shotC, 24 (rig mask linked) ]
                        V1.gap1                   V1.clip3.fill
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from shotfill.synthetic import make_sample_edit
 
 DEFAULT_TARGETS = ["V1.gap1", "V1.clip3.fill"]
 FILL_FRAMES = 24
-GAP_FRAMES = 12
+GAP_FRAMES = 4     # the 20-frame gap less the clips' 8 + 8 handle frames
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +177,9 @@ def test_run_local_runs_every_step_then_one_task_alone_reproduces_its_frames(edi
 
     new_edit = edit.with_name("sample_edit.shotfill.otio")
     timeline = otio.adapters.read_from_file(str(new_edit))
-    track = next(t for t in timeline.tracks if t.name == "shotfill")
-    assert [c.name for c in track.find_clips()] == DEFAULT_TARGETS
+    placed = [c.name for t in timeline.tracks if t.name.startswith("shotfill ") for c in t.find_clips()
+              if c.metadata["shotfill"]["role"] == "generated"]
+    assert placed == DEFAULT_TARGETS
 
     # one Generate task alone, on a clean output: the same frames, bit for bit; no new edit
     clear_output(bundle, "V1.gap1")
@@ -286,6 +287,10 @@ def test_publish_refuses_until_every_target_has_this_jobs_result(edit, tmp_path,
     with pytest.raises(InputError, match="written by job 0123456789abcdef"):
         farm.publish_bundle(bundle, log=lambda line: None)
     assert not list(edit.parent.glob("*.shotfill*.otio"))
+    # ... nor is it replaced silently by this bundle's task (shotfill.worker.existing)
+    with pytest.raises(InputError, match="written by job 0123456789abcdef"):
+        farm.run_task(bundle, "V1.clip3.fill", stream=io.StringIO())
+    stale.unlink()
 
     farm.run_task(bundle, "V1.clip3.fill", stream=io.StringIO())
     new_edit = farm.publish_bundle(bundle, log=lambda line: None)
@@ -310,7 +315,7 @@ def test_validate_catches_what_only_publish_would_find(edit, tmp_path):
     lines = []
     with pytest.raises(InputError, match="timeline write-back: .*4 frames before the timeline's first frame"):
         farm.validate_bundle(bundle, log=lines.append)
-    assert "V1.gap1: ok: bridge K2 G12 K2" in lines[0] and "V1.clip1.head: ok" in lines[2]
+    assert "V1.gap1: ok: bridge K2 G4 K2" in lines[0] and "V1.clip1.head: ok" in lines[2]
 
 
 def test_openjd_sink_writes_the_lines_the_runtime_reads():

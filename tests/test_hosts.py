@@ -342,6 +342,22 @@ def test_resolve_places_the_take_at_its_record_frame_on_a_new_track(tmp_path):
     assert bins == ["shotfill"]
 
 
+def test_resolve_says_which_handle_frames_it_leaves_to_a_trim(tmp_path):
+    """A bridge with handles: the generated frames go after A's handles; Resolve is told the rest."""
+    import dataclasses
+
+    w = ResolveWorld(tmp_path)
+    placement = {"record_start": {"value": 48, "rate": 24.0}, "rate": 24.0, "handles_before": 8,
+                 "handles_after": 6}
+    take = dataclasses.replace(w.take, record_frame=48, result={**w.take.result, "placement": placement})
+    assert take.handles == (8, 6) and w.take.handles == (0, 0)
+    made = w.host.import_result(take)
+    [item] = w.cut.GetItemListInTrack("video", 2)
+    assert item.GetStart() == 86400 + 48
+    assert "the 8 frame(s) before it and 6 after are the clips' own handle frames" in made
+    assert "handle" not in w.host.import_result(w.take)
+
+
 def test_resolve_cleans_up_when_the_place_is_taken(tmp_path):
     w = ResolveWorld(tmp_path)
     plate_item = w.cut.GetItemListInTrack("video", 1)[0].GetMediaPoolItem()

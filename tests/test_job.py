@@ -104,3 +104,23 @@ def test_an_edit_target_takes_a_source_colour_space():
                                                        "write_timeline": True}
     with pytest.raises(JobSpecError, match="edit.colourspace"):
         JobSpec.from_dict({"edit": {"path": "e.otio", "target": "t", "colourspace": 3}, "output": "o"})
+
+
+def test_what_to_do_with_another_jobs_frames_is_not_part_of_the_job_id():
+    plain = JobSpec.from_dict(_extend())
+    assert plain.output.if_exists == "refuse" and "if_exists" not in plain.to_dict()["output"]
+    for choice in ("overwrite", "version"):
+        spec = JobSpec.from_dict(_extend(output={"dir": "/tmp/out", "if_exists": choice}))
+        assert spec.output.if_exists == choice and spec.id == plain.id      # a re-run with it resumes
+        assert JobSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(JobSpecError, match=r"output.if_exists': must be one of refuse, overwrite, version"):
+        JobSpec.from_dict(_extend(output={"dir": "/tmp/out", "if_exists": "replace"}))
+
+
+def test_a_start_frame_numbers_the_output_and_is_part_of_the_job_id():
+    plain = JobSpec.from_dict(_extend())
+    spec = JobSpec.from_dict(_extend(output={"dir": "/tmp/out", "start_frame": 1001}))
+    assert spec.output.start_frame == 1001 and spec.id != plain.id and JobSpec.from_dict(spec.to_dict()) == spec
+    for bad in (-1, 1.5, "1001", True):
+        with pytest.raises(JobSpecError, match="output.start_frame"):
+            JobSpec.from_dict(_extend(output={"dir": "/tmp/out", "start_frame": bad}))

@@ -107,7 +107,8 @@ def test_load_run_two_takes_and_apply_one(make_panel, shoot, qtbot, edit, tmp_pa
     state = panel.state
     assert state.status is Status.LOADED and len(state.targets) == 8
     gap = next(t for t in state.targets if t.id == "V1.gap1")
-    assert (gap.frames, gap.record_first_tc, gap.clips) == (12, "01:00:01:16", "shotA -> shotB")
+    assert (gap.frames, gap.record_first_tc, gap.clips) == (20, "01:00:01:16", "shotA -> shotB")
+    assert (gap.handle_frames, gap.generated_frames) == ({"a": 8, "b": 8}, 4)    # 8 + 8 handles, 4 to make
     assert panel.table.topLevelItemCount() == 8
     _click_target(qtbot, panel, "V1.gap1")
     shoot(panel, "loaded")
@@ -130,7 +131,7 @@ def test_load_run_two_takes_and_apply_one(make_panel, shoot, qtbot, edit, tmp_pa
     progress = [e for e in events if isinstance(e, ProgressEvent)]
     assert len(progress) > 5 and progress[-1].fraction == 1.0
     assert {e.stage for e in events if isinstance(e, StageEvent)} >= {"read", "generate", "write", "preview"}
-    assert sum(isinstance(e, FrameEvent) for e in events) == 24       # 12 frames, twice
+    assert sum(isinstance(e, FrameEvent) for e in events) == 8        # the 4 generated frames, twice
     assert state.status is Status.DONE
     takes = state.takes
     assert [(t.seed, t.status) for t in takes] == [(0, TakeStatus.DONE), (1, TakeStatus.DONE)]
@@ -218,8 +219,11 @@ def test_handoff_host_writes_the_applied_takes(make_panel, qtbot, edit, tmp_path
     _wait_idle(qtbot, panel)
     panel.apply_take()
     [entry] = json.loads(results.read_text())
-    assert entry["target_id"] == "V1.gap1" and entry["record_frame"] == 40
-    assert entry["first"] == 1001 and entry["last"] == 1012 and entry["result"]["placement"]
+    # the generated frames start after shot A's 8 tail handles (gap at 40); the placement carries the handles
+    assert entry["target_id"] == "V1.gap1" and entry["record_frame"] == 48
+    assert entry["first"] == 1001 and entry["last"] == 1004
+    placement = entry["result"]["placement"]
+    assert (placement["handles_before"], placement["handles_after"]) == (8, 8)
 
 
 # ---------------------------------------------------------------------------
@@ -434,7 +438,7 @@ def test_scrub_the_frames_of_a_bridge_and_of_a_fill(make_panel, shoot, qtbot, ed
     bridge = state.takes[0]
     frames = bridge.preview_frames
     roles = [f.role for f in frames]
-    assert roles.count(PreviewRole.GENERATE) == 12 and roles[0] is roles[-1] is PreviewRole.KNOWN
+    assert roles.count(PreviewRole.GENERATE) == 4 and roles[0] is roles[-1] is PreviewRole.KNOWN
     first_new = roles.index(PreviewRole.GENERATE)
     assert frames[first_new].label == "G 1001" and frames[0].label.startswith("a ")
     assert frames[-1].label.startswith("b ") and all(Path(f.after).is_file() for f in frames)
@@ -572,14 +576,15 @@ def test_each_take_shows_a_trust_strip_and_its_warnings(make_panel, shoot, qtbot
     _wait_idle(qtbot, panel)
     bridge = panel.state.takes[0]
     assert bridge.status is TakeStatus.DONE
-    fallback = ("bridge: fell back to a dissolve on frames 1001-1012: the shots do not follow one motion; "
+    handles = "8 handle frames of 'shotA' and 8 of 'shotB' are real frames of the gap; generating the 4 between them"
+    fallback = ("bridge: fell back to a dissolve on frames 1001-1004: the shots do not follow one motion; "
                 "the result is a cross-dissolve")
-    assert bridge.warnings == [fallback]
-    assert [(e.frame, e.method) for e in bridge.frame_trust] == [(f, "dissolve") for f in range(1001, 1013)]
+    assert bridge.warnings == [handles, fallback]
+    assert [(e.frame, e.method) for e in bridge.frame_trust] == [(f, "dissolve") for f in range(1001, 1005)]
     row = panel.take_row(0)
-    assert row.trust.isVisible() and len(row.trust.entries()) == 12
+    assert row.trust.isVisible() and len(row.trust.entries()) == 4
     assert fallback in row.warnings.text() and row.warnings.isVisible()
-    assert "trust 0.00 (lowest 0.00)" in bridge.summary() and "1 warning" in bridge.summary()
+    assert "trust 0.00 (lowest 0.00)" in bridge.summary() and "2 warnings" in bridge.summary()
     shoot(panel, "trust_bridge")
 
     # an extension whose motion fades: its weak frames are red, its strong ones green, each cell tells
@@ -620,3 +625,306 @@ def test_the_panel_seeds_are_the_jobs(make_panel, qtbot, edit, tmp_path):
     ok, why = panel.state.can_generate()
     assert not ok and "would need seed 2147483648" in why and "lower the seed or the takes" in why
     assert not panel.generate_button.isEnabled() and "2147483648" in panel.generate_button.toolTip()
+
+
+# ---------------------------------------------------------------------------
+# the panel explains itself: why Generate is disabled, every item of the edit, handles and
+# generated frames, search folders, and a hint when Qt is missing
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_plan(edit) -> dict:
+    """``shotfill plan --json`` of the sample edit, from the real engine."""
+    return client.plan(str(edit), command=ENGINE.split())
+
+
+def _plan_with(plan: dict, target_id: str, **changes) -> dict:
+    """``plan`` with target ``target_id``'s entry changed (the others as they are)."""
+    plan = json.loads(json.dumps(plan))
+    entry = next(t for t in plan["targets"] if t["id"] == target_id)
+    for key, value in changes.items():
+        if key in ("clip_a", "clip_b") and entry[key]:
+            entry[key].update(value)
+        else:
+            entry[key] = value
+    return plan
+
+
+def _state_for(plan: dict | None, target_id: str | None = None, **settings):
+    from shotfill_plugin.state import PanelState
+
+    state = PanelState(Settings(**settings))
+    if plan is not None:
+        state.load_plan(plan)
+        if target_id is not None:
+            state.select_target(target_id)
+            assert state.selected_id == target_id
+    return state
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("nothing loaded", "no edit loaded"),
+    ("no targets", "no targets in shotfill sample edit"),
+    ("no target picked", "choose a target"),
+    ("the filter shows none", "no Fill targets in this edit: set Show to All targets"),
+    ("media offline", "media offline: shotB (add the folder that holds it to Search folders)"),
+    ("handles cover the gap", "nothing to generate: the handles (6 + 6 frames) cover the 12-frame gap"),
+    ("frames within the handles", "set Frames to add above 8: the clip has 8 handle frames there"),
+    ("a job is running", "job running: wait for it or cancel it"),
+    ("seeds past the largest", "would need seed 2147483648"),
+])
+def test_generate_says_why_it_cannot_run(sample_plan, case, reason):
+    from shotfill_plugin.state import MAX_SEED
+
+    plan, target, settings = sample_plan, "V1.gap1", {}
+    if case == "nothing loaded":
+        plan = target = None
+    elif case == "no targets":
+        plan, target = {**sample_plan, "targets": []}, None
+    elif case == "the filter shows none":
+        plan = {**sample_plan, "targets": [t for t in sample_plan["targets"] if t["kind"] != "fill"]}
+        settings = {"operation": "fill"}
+        target = None
+    elif case == "media offline":
+        plan = _plan_with(sample_plan, "V1.gap1", ready=False, clip_b={"exists": False})
+    elif case == "handles cover the gap":
+        plan = _plan_with(sample_plan, "V1.gap1", frames=12, handle_frames={"a": 6, "b": 6}, generated_frames=0)
+    elif case == "frames within the handles":
+        target, settings = "V1.clip1.tail", {"frames": 8}
+    elif case == "seeds past the largest":
+        settings = {"seed": MAX_SEED - 1, "takes": 3}
+    state = _state_for(plan, target, **settings)
+    if case == "no target picked":
+        state.selected_id = None
+    if case == "a job is running":
+        state.start_take(state.queue_takes()[0])
+    ok, why = state.can_generate()
+    assert not ok and reason in why, why
+    if case == "frames within the handles":           # one frame past the handles, it can run
+        state.update_settings(frames=9)
+        assert state.can_generate() == (True, "")
+        assert state.target.frame_split(state.settings) == (8, 1)
+
+
+def test_what_the_search_folders_relinked_is_said(sample_plan):
+    relink = [{"track": "V1", "clip": "shotA", "status": "relinked", "wanted": "a.1001.exr", "path": "/p/a.1001.exr",
+               "candidates": []},
+              {"track": "V1", "clip": "shotB", "status": "ambiguous", "wanted": "b.1001.exr", "path": None,
+               "candidates": ["/p/x/b.1001.exr", "/p/y/b.1001.exr"]},
+              {"track": "V1", "clip": "shotC", "status": "not_found", "wanted": "c.1001.exr", "path": None,
+               "candidates": []}]
+    state = _state_for({**sample_plan, "relink": relink})
+    assert "relinked 1 clip(s) from the search folders, 2 not relinked (see the log)" in state.status_message
+    lines = [e.text for e in state.log_entries]
+    assert "clip shotB (track V1) not relinked: b.1001.exr is in 2 places: /p/x/b.1001.exr, /p/y/b.1001.exr" in lines
+    assert "clip shotC (track V1) not relinked: no c.1001.exr in the search folders" in lines
+
+
+def test_implausible_targets_left_out_are_said(sample_plan):
+    plan = {**sample_plan, "left_out": [{"id": "V1.gap7", "implausible": "a bridge of 12114 frames (8 min 24 s)"}]}
+    state = _state_for(plan)
+    assert "1 implausible target(s) left out, V1.gap7: a bridge of 12114 frames" in state.status_message
+
+
+def test_generate_can_run_on_a_ready_target(sample_plan):
+    state = _state_for(sample_plan, "V1.gap1")
+    assert state.can_generate() == (True, "")
+    assert state.target.frame_split(state.settings) == (16, 4)   # 8 + 8 handle frames, 4 generated
+
+
+def test_the_reason_shows_beside_generate(make_panel, qtbot, edit, shoot):
+    panel = make_panel()
+    assert panel.generate_reason.isVisible() and panel.generate_reason.text() == "no edit loaded"
+    assert panel.generate_reason.geometry().top() < panel.generate_button.geometry().bottom()   # one row
+    assert panel.load_edit(str(edit))
+    _click_target(qtbot, panel, "V1.clip1.tail")
+    assert panel.generate_button.isEnabled() and panel.generate_reason.text() == ""
+    panel.frames_spin.setValue(8)                            # within shot A's 8 tail handles
+    assert not panel.generate_button.isEnabled()
+    assert panel.generate_reason.text().startswith("set Frames to add above 8")
+    assert panel.generate_reason.text() in panel.generate_button.toolTip()
+    shoot(panel, "generate_reason")
+    panel.frames_spin.setValue(12)
+    assert panel.generate_button.isEnabled() and panel.generate_reason.text() == ""
+
+
+def test_the_table_shows_frames_from_handles_and_generated(make_panel, edit):
+    panel = make_panel(frames=24)
+    assert panel.load_edit(str(edit))
+    header = [panel.table.headerItem().text(c) for c in range(panel.table.columnCount())]
+    assert header == ["Target", "Operation", "Record", "Frames", "From handles", "Generated", "Clips"]
+    rows = {panel.table.topLevelItem(i).text(0): [panel.table.topLevelItem(i).text(c) for c in range(7)]
+            for i in range(panel.table.topLevelItemCount())}
+    assert rows["V1.gap1"][3:6] == ["20", "8 + 8", "4"]          # a bridge: A's tail + B's head handles
+    assert rows["V1.clip1.tail"][3:6] == ["+24", "8", "16"]      # an extension: its handles first
+    assert rows["V1.clip1.head"][3:6] == ["+24", "0", "24"]
+    assert rows["V1.clip3.fill"][3:6] == ["24", "0", "24"]
+    panel.frames_spin.setValue(30)
+    assert panel.table.topLevelItem(1).text(0) == "V1.clip1.tail" and panel.table.topLevelItem(1).text(5) == "22"
+
+
+def _messy_edit(folder: Path, edit: Path) -> Path:
+    """The sample edit with a long track name, a long clip name whose media is offline, a
+    dissolve before it, and a result track shotfill placed for V1.gap1."""
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(edit))
+    track = timeline.tracks[0]
+    track.name = "picture lock, reel 2, conformed from editorial's 2026-12-01 turnover"
+    clips = [item for item in track if isinstance(item, otio.schema.Clip)]
+    clips[2].name = "shotC_with_the_long_name_an_avid_bin_gives_v003"
+    clips[2].media_reference.target_url_base = str(folder / "nowhere") + "/"
+    track.insert(list(track).index(clips[2]), otio.schema.Transition(
+        name="dissolve", in_offset=otio.opentime.RationalTime(4, 24), out_offset=otio.opentime.RationalTime(4, 24)))
+    results = otio.schema.Track(name="shotfill V1.gap1", kind=otio.schema.TrackKind.Video,
+                                metadata={"shotfill": {"results": True, "target_id": "V1.gap1"}})
+    results.append(otio.schema.Gap(duration=otio.opentime.RationalTime(40, 24)))
+    results.append(otio.schema.Clip(name="V1.gap1", metadata={"shotfill": {"target_id": "V1.gap1"}},
+                                    source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(1001, 24),
+                                                                         otio.opentime.RationalTime(20, 24))))
+    timeline.tracks.append(results)
+    path = edit.parent / f"messy_{folder.name}.otio"          # beside the edit: its media paths are relative
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def _pixel(widget, point):
+    return widget.grab().toImage().pixelColor(point.toPoint())
+
+
+def test_the_strip_draws_every_item_with_full_names(make_panel, edit, tmp_path, shoot):
+    from shotfill_plugin.widgets.palette import CLIP, OFFLINE, RESULT
+
+    messy = _messy_edit(tmp_path, edit)
+    plan = client.plan(str(messy), command=ENGINE.split())
+    [v1, results] = plan["tracks"]
+    assert [i["kind"] for i in v1["items"]] == ["clip", "gap", "clip", "transition", "clip"]
+    assert [i["media"] for i in v1["items"] if i["kind"] == "clip"] == ["online", "online", "offline"]
+    assert (v1["label"], results["label"], results["results"], results["target_id"]) == \
+        ("V1", None, True, "V1.gap1")
+    assert [t["id"] for t in plan["targets"] if t["id"] == "V1.gap1"] == ["V1.gap1"]   # the result is no target
+
+    panel = make_panel()
+    assert panel.load_edit(str(messy))
+    strip = panel.strip
+    drawn = [(item.kind, item.name) for _, item, _ in strip.items()]
+    assert drawn == [("clip", "shotA"), ("gap", ""), ("clip", "shotB"),
+                     ("clip", "shotC_with_the_long_name_an_avid_bin_gives_v003"), ("gap", ""),
+                     ("clip", "V1.gap1"), ("transition", "dissolve")]
+    titles = [title for _, title in strip.track_titles()]
+    assert titles == ["V1.gap1 result",                        # the result track, named after its target
+                      "V1 \u00b7 picture lock, reel 2, conformed from editorial's 2026-12-01 turnover"]
+    # names are elided to fit, and hovering tells them whole
+    [_, (v1_box, _)] = strip.track_titles()
+    assert strip.fontMetrics().horizontalAdvance(titles[1]) > v1_box.width()
+    assert strip.tooltip_at(v1_box.center()) == titles[1]
+    rects = {item.name: rect for rect, item, _ in strip.items() if item.kind == "clip"}
+    long_name = "shotC_with_the_long_name_an_avid_bin_gives_v003"
+    assert strip.fontMetrics().horizontalAdvance(long_name) > rects[long_name].width()
+    tip = strip.tooltip_at(rects[long_name].center())            # the fill target over the whole clip
+    assert long_name in tip and "media offline" in tip
+    dissolve = next(rect for rect, item, _ in strip.items() if item.kind == "transition")
+    assert "dissolve: transition" in strip.tooltip_at(QtCore.QPointF(dissolve.center().x(), dissolve.top() + 1))
+    assert "placed by shotfill for V1.gap1" in strip.tooltip_at(rects["V1.gap1"].center())
+    gap = strip.rect_of("V1.gap1")
+    assert "8 + 8 handle frames of the clips, 4 generated" in strip.tooltip_at(gap.center())
+    # the colours say what each clip is
+    inside = QtCore.QPointF(3, 3)
+    assert _pixel(strip, rects["shotA"].topLeft() + QtCore.QPointF(30, 3)) == CLIP
+    assert _pixel(strip, rects[long_name].topLeft() + QtCore.QPointF(30, 3)) == OFFLINE
+    assert _pixel(strip, rects["V1.gap1"].topLeft() + inside) == RESULT
+    shoot(panel, "messy_edit")
+
+
+def test_the_strip_draws_an_edit_without_targets(make_panel, edit, tmp_path, shoot):
+    import opentimelineio as otio
+
+    timeline = otio.adapters.read_from_file(str(edit))
+    track = timeline.tracks[0]
+    for item in list(track):
+        if isinstance(item, otio.schema.Gap):
+            track.remove(item)                                     # no gap to bridge,
+        else:
+            item.media_reference = otio.schema.MissingReference()  # and no media to extend or fill
+    path = tmp_path / "offline.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    panel = make_panel()
+    assert panel.load_edit(str(path))
+    assert panel.state.targets == [] and "nothing to do in offline.otio" in panel.state.status_message
+    assert "offline" in panel.state.status_message              # the plan's reason (or the panel's own)
+    assert [item.name for _, item, _ in panel.strip.items() if item.kind == "clip"] == ["shotA", "shotB", "shotC"]
+    assert panel.strip.rect_of("V1.gap1") is None
+    assert not panel.generate_button.isEnabled()
+    assert panel.generate_reason.text() == "no targets in shotfill sample edit"
+    from shotfill_plugin.widgets.palette import OFFLINE
+
+    shot_a = next(rect for rect, item, _ in panel.strip.items() if item.name == "shotA")
+    assert _pixel(panel.strip, shot_a.topLeft() + QtCore.QPointF(30, 3)) == OFFLINE
+    shoot(panel, "no_targets")
+
+
+def test_a_plan_without_tracks_still_draws_the_targets_clips(sample_plan):
+    """An engine whose ``plan --json`` has no ``tracks`` (or host media): the targets' clips."""
+    from shotfill_plugin.state import PanelState
+    from shotfill_plugin.widgets import TimelineStrip
+
+    state = PanelState()
+    state.load_plan({k: v for k, v in sample_plan.items() if k != "tracks"})
+    strip = TimelineStrip()
+    strip.resize(800, 60)
+    strip.set_edit(state.tracks, state.targets, None)
+    assert state.tracks == [] and [item.name for _, item, _ in strip.items()] == ["shotA", "shotB", "shotC"]
+    assert strip.rect_of("V1.gap1") is not None
+
+
+# -- search folders ---------------------------------------------------------------------
+def test_the_search_folders_the_panel_passes_parse_with_the_real_parser(tmp_path):
+    """``shotfill plan`` gets ``--search-path DIR`` per folder, as the engine's parser spells it."""
+    from shotfill.cli.root import build_parser
+
+    folders = [str(tmp_path / "plates a"), str(tmp_path / "b")]
+    args = client.plan_args("cut.otio", rate=24.0, search_paths=folders)
+    parsed = build_parser().parse_args(args)          # an option the engine spells otherwise exits here
+    assert (parsed.command, parsed.edit, parsed.json, parsed.rate, parsed.search_path) == \
+        ("plan", "cut.otio", True, 24.0, folders)
+    assert "--search-path" not in client.plan_args("cut.otio")
+
+
+def test_search_folders_are_remembered_and_reach_plan_and_jobs(make_panel, qtbot, edit, tmp_path, monkeypatch):
+    from shotfill.job import JobSpec
+
+    folders = [str(tmp_path / "plates"), str(tmp_path / "more plates")]
+    for folder in folders:
+        Path(folder).mkdir()
+    panel = make_panel(output_dir=str(tmp_path / "renders"))
+    assert panel.load_edit(str(edit))
+    calls = []
+    real_plan = client.plan
+    monkeypatch.setattr(client, "plan", lambda *a, **k: calls.append(k["search_paths"]) or real_plan(*a, **k))
+    panel.search_edit.setText(os.pathsep.join(folders))
+    panel.search_edit.editingFinished.emit()
+    assert calls == [tuple(folders)] and panel.state.status is Status.LOADED    # the edit read again with them
+    assert json.loads((tmp_path / "config" / "panel.json").read_text())["search_paths"] == folders
+    assert make_panel().search_edit.text() == os.pathsep.join(folders)
+    _click_target(qtbot, panel, "V1.gap1")
+    [take] = panel.state.queue_takes()
+    assert take.job["edit"]["search_paths"] == folders
+    assert JobSpec.from_dict(take.job).edit.search_paths == tuple(folders)      # the engine's job reads it
+    panel.search_edit.clear()
+    panel.search_edit.editingFinished.emit()
+    assert calls[-1] == () and "search_paths" not in panel.state.queue_takes()[0].job["edit"]
+    settings, problems = Settings.from_dict({"search_paths": "/plates"}, "test")
+    assert settings.search_paths == () and "must be a list of folder paths" in problems[0]
+
+
+# -- no Qt ----------------------------------------------------------------------------------
+def test_the_panel_without_qt_says_to_install_the_extra(tmp_path):
+    code = ("import sys; sys.modules['PySide6'] = None; sys.modules['PySide2'] = None\n"
+            "from shotfill_plugin import app\n"
+            f"sys.exit(app.main([{str(tmp_path / 'cut.otio')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "pip install 'shotfill[panel]'" in out.stderr and "PySide6" in out.stderr
+    assert "Traceback" not in out.stderr
+    help_ = subprocess.run([sys.executable, "-c", code.replace(repr(str(tmp_path / "cut.otio")), "'--help'")],
+                           capture_output=True, text=True, timeout=60)
+    assert help_.returncode == 0 and "shotfill-panel" in help_.stdout         # --help needs no Qt

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 import pytest
 
-from shotfill.errors import CancelledError, InputError, MissingFrameError
+from shotfill.errors import CancelledError, InputError, MissingFrameError, ShotfillError
 from shotfill.events import ListSink
 from shotfill.io.exr import read_exr, read_exr_header, write_exr
 from shotfill.job import JobSpec
@@ -77,8 +78,14 @@ def test_rerun_resumes_and_rewrites_a_damaged_frame(tmp_path):
     third = run_job(spec)
     assert third.written == [1015]
     assert read_exr(victim).pixels.shape[:2] == (H, W)
-    # a different job (other seed) does not take these frames as its own
-    other = run_job(_job(tmp_path, source=src, seed=9))
+    # a different job (other seed) does not take these frames as its own: it refuses them, and
+    # replaces them only when asked (tests/test_output_safety.py has the rest)
+    from shotfill.worker.existing import OutputInUseError
+
+    with pytest.raises(OutputInUseError, match=f"written by job {first.job_id}"):
+        run_job(_job(tmp_path, source=src, seed=9))
+    other = run_job(_job(tmp_path, source=src, seed=9, output={"dir": str(tmp_path / "out"), "preview": False,
+                                                               "if_exists": "overwrite"}))
     assert other.written == other.frames
 
 
@@ -87,6 +94,51 @@ def test_extend_backward_numbers_before_the_first_frame(tmp_path):
     res = run_job(_job(tmp_path, source=src, task="extend_backward", frames=3))
     assert res.frames == [998, 999, 1000]
     assert (tmp_path / "out" / "plate_head.0998.exr").exists()
+
+
+def test_a_backward_extension_below_frame_0_is_refused_unless_numbered(tmp_path):
+    src = _plate(tmp_path / "plates", frames=range(0, 8))
+    with pytest.raises(InputError, match=r"numbered from -3.*never negative.*--start-frame N \(e\.g\. 1001\)"):
+        run_job(_job(tmp_path, source=src, task="extend_backward", frames=3))
+    assert not (tmp_path / "out").exists()                  # refused before anything was made
+    res = run_job(_job(tmp_path, source=src, task="extend_backward", frames=3,
+                       output={"dir": str(tmp_path / "out"), "preview": False, "start_frame": 1001}))
+    assert res.frames == [1001, 1002, 1003]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.exr")) == [
+        "plate_head.1001.exr", "plate_head.1002.exr", "plate_head.1003.exr"]
+
+
+@pytest.mark.parametrize("task, extra, frames", [
+    ("extend_forward", {"frames": 2}, [1001, 1002]),
+    ("extend_backward", {"frames": 2}, [1001, 1002]),
+    ("bridge", {"frames": 2, "source_b": None}, [1001, 1002]),
+    ("fill", {"mask": None}, [1001, 1002, 1003, 1004]),
+])
+def test_start_frame_renumbers_every_kind_of_generated_sequence(tmp_path, task, extra, frames):
+    src = _plate(tmp_path / "plates", frames=range(0, 4))
+    if "source_b" in extra:
+        extra["source_b"] = {"path": _plate(tmp_path / "b", "b", range(0, 4), seed=3)}
+    if "mask" in extra:
+        import cv2
+
+        m = np.zeros((H, W), np.uint8)
+        m[4:12, 4:12] = 255
+        cv2.imwrite(str(tmp_path / "m.png"), m)
+        extra["mask"] = {"path": str(tmp_path / "m.png")}
+    res = run_job(_job(tmp_path, task=task, source=src, **extra,
+                       output={"dir": str(tmp_path / "out"), "preview": False, "start_frame": 1001}))
+    assert res.frames == frames
+    assert read_exr_header(tmp_path / "out" / f"{Path(res.output_pattern).name.split('.')[0]}.1001.exr")[
+        "shotfill.frame"] == 1001
+
+
+def test_no_output_path_spells_a_negative_frame(tmp_path):
+    from shotfill.worker import resolve
+
+    job = resolve(_job(tmp_path, source=_plate(tmp_path / "plates")))
+    assert job.frame_path(7).name == "plate_ext.0007.exr"
+    with pytest.raises(ShotfillError, match="never negative"):
+        job.frame_path(-1)
 
 
 def test_bridge_continues_a_and_keeps_windows(tmp_path):
@@ -446,11 +498,34 @@ def test_a_dissolve_fallback_is_a_warning(tmp_path):
     assert not any("trust below" in w for w in res.warnings)
 
 
+def test_an_engines_own_dissolve_warning_is_folded_into_the_workers_one_line(tmp_path):
+    a = _plate(tmp_path / "a", "a", range(1, 9), seed=1)
+    other = tmp_path / "b"                                  # another shot, another palette: the motion engine
+    other.mkdir()                                          # tells the shots apart, dissolves and says why
+    tex = _texture(2)
+    for i, f in enumerate(range(1, 9)):
+        write_exr(other / f"b.{f:04d}.exr", tex[:, i * 2:i * 2 + W] * np.array([1.6, 0.25, 0.1], np.float32))
+    sink = ListSink()
+    res = run_job(_job(tmp_path, task="bridge", source=a, source_b={"path": str(other / "b.####.exr")}, frames=5,
+                       engine="motion"), sink)
+    assert [e["method"] for e in res.frame_trust] == ["dissolve"] * 5
+    dissolves = [w for w in res.warnings if "dissolve" in w]
+    assert len(dissolves) == 1, res.warnings            # one line, not the engine's and the worker's
+    said = dissolves[0]
+    assert said.startswith("bridge: fell back to a dissolve on frames 9-13: ") and "different shots" in said
+    assert [e["message"] for e in sink.of("warning") if "dissolve" in e["message"]] == [said]
+
+
 def test_the_baselines_dissolve_is_said_without_a_fallback(tmp_path):
     a = _plate(tmp_path / "a", "a", range(1, 9), seed=1)
     res = run_job(_job(tmp_path, task="bridge", source=a, source_b={"path": a}, frames=3, engine="baseline"))
     assert [(e["trust"], e["method"]) for e in res.frame_trust] == [(None, "dissolve")] * 3
     assert "bridge: frames 9-11 are a cross-dissolve (the engine follows no motion)" in res.warnings
+
+
+def _out(tmp_path, n: int) -> dict:
+    """An output folder of its own for the ``n``-th job of a test (jobs never share one)."""
+    return {"dir": str(tmp_path / f"out{n}"), "preview": False}
 
 
 def test_a_long_run_of_low_trust_is_a_warning(tmp_path):
@@ -464,14 +539,17 @@ def test_a_long_run_of_low_trust_is_a_warning(tmp_path):
                "(lowest 0.05: the motion could not be followed)")
     assert res.warnings == [warning] and [e["message"] for e in sink.of("warning")] == [warning]
     # three low frames in a row are not a long run when four or more frames are assessed
-    res = run_job(_job(tmp_path, source=src, frames=5, seed=1), engine=_ScriptedEngine([0.9, 0.1, 0.1, 0.1, 0.9]))
+    res = run_job(_job(tmp_path, source=src, frames=5, seed=1, output=_out(tmp_path, 1)),
+                  engine=_ScriptedEngine([0.9, 0.1, 0.1, 0.1, 0.9]))
     assert res.warnings == []
     # ... but every frame of a shorter job is
-    res = run_job(_job(tmp_path, source=src, frames=2, seed=2), engine=_ScriptedEngine([0.1, 0.1]))
+    res = run_job(_job(tmp_path, source=src, frames=2, seed=2, output=_out(tmp_path, 2)),
+                  engine=_ScriptedEngine([0.1, 0.1]))
     assert res.warnings == ["frames 1013-1014 of the extension: trust below 0.2 "
                             "(lowest 0.10: the motion could not be followed)"]
     # an engine that gives no confidence gives no trust, and no trust warning
-    res = run_job(_job(tmp_path, source=src, frames=4, seed=3), engine=_ScriptedEngine(None, method="held"))
+    res = run_job(_job(tmp_path, source=src, frames=4, seed=3, output=_out(tmp_path, 3)),
+                  engine=_ScriptedEngine(None, method="held"))
     assert [(e["trust"], e["method"]) for e in res.frame_trust] == [(None, "held")] * 4 and res.warnings == []
 
 

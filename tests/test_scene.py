@@ -169,7 +169,7 @@ def test_sample_edit_timeline(sample):
 
     assert (a.name, frames(a.source_range)) == ("shotA", (1001, 1040))
     assert frames(a.media_reference.available_range) == (1001, 1048)
-    assert gap.source_range.duration == otio.opentime.RationalTime(12, 24)
+    assert gap.source_range.duration == otio.opentime.RationalTime(20, 24)
     assert (b.name, frames(b.source_range)) == ("shotB", (1009, 1040))
     assert frames(b.media_reference.available_range) == (1001, 1040)
     assert (c.name, frames(c.source_range)) == ("shotC", (1001, 1024))
@@ -187,8 +187,9 @@ def test_sample_edit_timeline(sample):
 def test_sample_edit_targets_as_the_timeline_module_sees_them(sample):
     targets = {t.id: t for t in find_targets(load_edit(sample.edit), edit_path=sample.edit)}
     bridge = targets["V1.gap1"]
-    assert bridge.frames == 12
+    assert bridge.frames == 20
     assert (bridge.clip_a.handles_after, bridge.clip_b.handles_before) == (8, 8)
+    assert (bridge.handle_frames, bridge.generated_frames) == ({"a": 8, "b": 8}, 4)   # 4 left to generate
     fill = targets["V1.clip3.fill"]
     assert fill.mask.exists and fill.mask.path.endswith("shotC_mask.####.png")
 

@@ -438,10 +438,10 @@ def test_an_empty_timeline_has_no_targets(tmp_path):
 
 
 def test_write_back_track_mode(tmp_path):
-    """A new track on top with the bridge at its record start::
+    """A new track on top, the target's own, with the bridge at its record start::
 
-        shotfill          [ gen: 12 ]
-        V1        [ a: 24 ][ gap: 12 ][ b: 24 ]
+        shotfill V1.gap1          [ gen: 12 ]
+        V1                [ a: 24 ][ gap: 12 ][ b: 24 ]
                   0        24         36
     """
     path = save(bridge_edit(), tmp_path)
@@ -453,8 +453,9 @@ def test_write_back_track_mode(tmp_path):
     assert len(timeline.tracks) == 1   # the caller's timeline is left alone
 
     result = tl.load_edit(out)
-    assert [t.name for t in result.tracks] == ["V1", "shotfill"]
+    assert [t.name for t in result.tracks] == ["V1", "shotfill V1.gap1"]
     track = result.tracks[1]
+    assert dict(track.metadata["shotfill"]) == {"results": True, "target_id": "V1.gap1"}
     assert track.kind == otio.schema.TrackKind.Video
     assert isinstance(track[0], otio.schema.Gap) and track[0].duration() == rt(24)
     clip = track[1]
@@ -464,33 +465,36 @@ def test_write_back_track_mode(tmp_path):
     assert (reference.start_frame, reference.end_frame(), reference.rate) == (1001, 1012, RATE)
     assert (reference.name_prefix, reference.name_suffix, reference.frame_zero_padding) == \
         ("cut_V1.gap1.", ".exr", 4)
-    assert reference.target_url_base == (tmp_path / "out").as_uri() + "/"
-    assert dict(clip.metadata["shotfill"]) == {"engine": "flow", "target_id": "V1.gap1"}
-
-    generated = tl.find_targets(result, edit_path=out)
-    media = next(t.clip_a for t in generated if t.track_name == "shotfill")
-    assert media.path == str(tmp_path / "out" / "cut_V1.gap1.####.exr")
-    assert (media.source_first, media.source_last) == (1001, 1012)
+    assert reference.target_url_base == "out/"    # relative, as the edit's own media (plates/...)
+    assert dict(clip.metadata["shotfill"]) == {"engine": "flow", "target_id": "V1.gap1", "role": "generated"}
+    # shotfill's own results are no targets: the version gives the input's targets
+    assert [t.id for t in tl.find_targets(result, edit_path=out)] == [t.id for t in targets_of(timeline, tmp_path)]
 
 
 def test_write_back_places_extensions_around_clips(tmp_path):
-    """A head before clip b and a tail after it, with gaps between::
+    """A head before clip b and a tail after it, each on its target's track::
 
-        shotfill  [       gap: 30       ][h: 6][         ][t: 10]
-        V1        [ a: 24 ][ gap: 12 ][ b: 24            ]
-                  0        24         36                 60
+        shotfill V1.clip2.head  [       gap: 30       ][h: 6]
+        shotfill V1.clip2.tail  [              gap: 60                   ][t: 10]
+        V1                      [ a: 24 ][ gap: 12 ][ b: 24              ]
+                                0        24         36                   60
     """
     path = save(bridge_edit(), tmp_path)
     out = tl.write_back(path, tl.load_edit(path), [
         placement("V1.clip2.tail", frames=10, record_start=60, first=1033),
         placement("V1.clip2.head", frames=6, record_start=30, first=1003),
     ])
-    track = tl.load_edit(out).tracks[1]
-    ranges = [(type(item).__name__, track.range_of_child_at_index(i)) for i, item in enumerate(track)]
-    assert ranges == [("Gap", tr(0, 30)), ("Clip", tr(30, 6)), ("Gap", tr(36, 24)), ("Clip", tr(60, 10))]
+    result = tl.load_edit(out)
+    assert [t.name for t in result.tracks] == ["V1", "shotfill V1.clip2.tail", "shotfill V1.clip2.head"]
+
+    def ranges(track):
+        return [(type(item).__name__, track.range_of_child_at_index(i)) for i, item in enumerate(track)]
+    assert ranges(result.tracks[1]) == [("Gap", tr(0, 60)), ("Clip", tr(60, 10))]
+    assert ranges(result.tracks[2]) == [("Gap", tr(0, 30)), ("Clip", tr(30, 6))]
 
 
 def test_write_back_never_overwrites_an_earlier_version(tmp_path):
+    """Each run is a new version; a new take of the same target replaces its placement there."""
     path = save(bridge_edit(), tmp_path)
     timeline = tl.load_edit(path)
     first = tl.write_back(path, timeline, [placement(metadata={"run": 1})])
@@ -501,32 +505,40 @@ def test_write_back_never_overwrites_an_earlier_version(tmp_path):
         "cut.shotfill.otio", "cut.shotfill.v2.otio", "cut.shotfill.v3.otio"]
     assert sha256(first) == first_hash
     results = [tl.load_edit(p) for p in (first, second, third)]
+    assert [len(r.tracks) for r in results] == [2, 2, 2]
     assert [r.tracks[1][1].metadata["shotfill"]["run"] for r in results] == [1, 2, 3]
 
 
-def test_a_second_pass_gets_its_own_track(tmp_path):
+def test_a_second_pass_on_a_version_goes_on_the_next_version(tmp_path):
     path = save(bridge_edit(), tmp_path)
     once = tl.write_back(path, tl.load_edit(path), [placement()])
     twice = tl.write_back(once, tl.load_edit(once), [placement("V1.clip1.tail", record_start=24)])
-    assert twice.name == "cut.shotfill.shotfill.otio"
+    assert twice.name == "cut.shotfill.v2.otio"
     result = tl.load_edit(twice)
-    assert [t.name for t in result.tracks] == ["V1", "shotfill", "shotfill 2"]
+    assert [t.name for t in result.tracks] == ["V1", "shotfill V1.gap1", "shotfill V1.clip1.tail"]
+    assert list(result.metadata["shotfill"]["versions"]) == ["cut.shotfill.otio", "cut.shotfill.v2.otio"]
 
 
-def test_overlapping_placements_go_on_further_tracks(tmp_path):
+def test_overlapping_placements_each_have_their_track(tmp_path):
     """::
 
-        shotfill 2           [ clip2.head ]
-        shotfill     [  gap1  ]
+        shotfill V1.clip2.head           [ clip2.head ]
+        shotfill V1.gap1         [  gap1  ]
     """
     path = save(bridge_edit(), tmp_path)
     out = tl.write_back(path, tl.load_edit(path), [
         placement(), placement("V1.clip2.head", frames=6, record_start=30)])
     result = tl.load_edit(out)
-    assert [t.name for t in result.tracks] == ["V1", "shotfill", "shotfill 2"]
+    assert [t.name for t in result.tracks] == ["V1", "shotfill V1.gap1", "shotfill V1.clip2.head"]
     lane2 = result.tracks[2]
     clip = [c for c in lane2 if isinstance(c, otio.schema.Clip)][0]
     assert clip.name == "V1.clip2.head" and lane2.range_of_child(clip).start_time.to_frames() == 30
+
+
+def test_two_placements_for_one_target_is_an_error(tmp_path):
+    path = save(bridge_edit(), tmp_path)
+    with pytest.raises(TimelineError, match="two placements for 'V1.gap1'"):
+        tl.write_back(path, tl.load_edit(path), [placement(), placement()])
 
 
 def test_placement_before_the_timeline_start_is_an_error(tmp_path):
@@ -602,20 +614,50 @@ def test_export_to_edl(tmp_path):
     assert (clip.media_reference.start_frame, clip.media_reference.end_frame()) == (1001, 1012)
 
 
-def test_export_that_fails_leaves_no_files(tmp_path):
-    """The EDL writer takes one video track; track mode makes two. Nothing is left behind."""
+def test_export_to_edl_flattens_the_result_tracks(tmp_path):
+    """The EDL writer takes one video track; track mode makes two: the EDL gets them flattened."""
     path = save(bridge_edit(), tmp_path)
-    with pytest.raises(TimelineError, match="cut.shotfill.edl: the cmx_3600 adapter could not write it"):
+    notes = []
+    tl.write_back(path, tl.load_edit(path), [placement(folder=tmp_path / "out")], export_format="edl",
+                  warnings=notes)
+    assert [n for n in notes if "an EDL holds one video track" in n]
+    exported = tl.load_edit(tmp_path / "cut.shotfill.edl")
+    assert [c.name for c in exported.tracks[0] if isinstance(c, otio.schema.Clip)] == ["a", "V1.gap1", "b"]
+
+
+def test_an_asked_for_export_that_fails_leaves_no_files(tmp_path, monkeypatch):
+    path = save(bridge_edit(), tmp_path)
+    real = otio.adapters.write_to_file
+
+    def failing(timeline, filepath, adapter_name=None, **kwargs):
+        if adapter_name == "cmx_3600":
+            raise ValueError("no room on the tape")
+        return real(timeline, filepath, adapter_name=adapter_name, **kwargs)
+
+    monkeypatch.setattr(otio.adapters, "write_to_file", failing)
+    with pytest.raises(TimelineError, match="cut.shotfill.edl: the cmx_3600 adapter could not write it: no room"):
         tl.write_back(path, tl.load_edit(path), [placement()], export_format="edl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio"]
 
 
-@pytest.mark.parametrize("export_format", ["fcp_xml", "AAF"])
-def test_export_through_adapters_without_image_sequences_is_refused(tmp_path, export_format):
+def test_export_through_aaf_is_refused(tmp_path):
     path = save(bridge_edit(), tmp_path)
-    with pytest.raises(TimelineError, match=f"the {export_format} adapter cannot write the generated image"):
-        tl.write_back(path, tl.load_edit(path), [placement()], mode="replace", export_format=export_format)
+    with pytest.raises(TimelineError, match="the AAF adapter cannot write the generated image"):
+        tl.write_back(path, tl.load_edit(path), [placement()], mode="replace", export_format="AAF")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio"]
+
+
+def test_export_to_fcp_xml_references_first_frames_and_says_so(tmp_path):
+    path = save(bridge_edit(), tmp_path)
+    notes = []
+    tl.write_back(path, tl.load_edit(path), [placement(folder=tmp_path / "out")], mode="replace",
+                  export_format="xml", warnings=notes)
+    [note] = notes
+    assert "holds no image sequences" in note and (tmp_path / "out" / "cut_V1.gap1.1001.exr").as_uri() in note
+    exported = tl.load_edit(tmp_path / "cut.shotfill.xml")
+    clip = next(c for c in exported.find_clips() if c.name == "V1.gap1")
+    assert clip.media_reference.target_url == (tmp_path / "out" / "cut_V1.gap1.1001.exr").as_uri()
+    assert clip.source_range.duration == rt(12)
 
 
 def test_unknown_export_format_is_an_error(tmp_path):

@@ -63,6 +63,16 @@ def sink_for(events: str):
     return JsonLinesSink(sys.stdout) if events == "jsonl" else HumanSink(sys.stderr)
 
 
+def edit_lookup_arguments(p: argparse.ArgumentParser) -> None:
+    """``--timeline`` and ``--search-path`` (alias ``--media-root``), for every command that reads an edit
+    (their values go to the job spec's ``edit.timeline`` and ``edit.search_paths``)."""
+    p.add_argument("--timeline", metavar="NAME|N",
+                   help="the timeline to use in an edit file holding several (an FCPXML library): its name, "
+                        "or its number counted from 1")
+    p.add_argument("--search-path", "--media-root", dest="search_path", action="append", metavar="DIR",
+                   help="a folder to look for offline media in, by file name (recursive; repeatable)")
+
+
 def engine_option_arguments(p: argparse.ArgumentParser) -> None:
     """The options :func:`engine_options` reads, for every command that runs an engine."""
     p.add_argument("--model", help="model: a checkpoint folder (the same path on every farm worker), or a name "

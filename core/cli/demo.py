@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import EXIT_OK
 from ..plan import TaskKind
 from .common import EVENT_MODES
+from .generate import if_exists_arguments
 
 EXTEND_FRAMES = 12
 
@@ -29,15 +30,17 @@ def add_parser(sub) -> None:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--events", choices=EVENT_MODES, default="human")
+    if_exists_arguments(p)
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> int:
-    return run_demo(args.out, engine=args.engine, events=args.events, size=(args.width, args.height))
+    return run_demo(args.out, engine=args.engine, events=args.events, size=(args.width, args.height),
+                    if_exists=args.if_exists)
 
 
 def run_demo(out, *, engine: str | None = None, events: str = "human",
-             size: tuple[int, int] = (640, 360)) -> int:
+             size: tuple[int, int] = (640, 360), if_exists: str = "refuse") -> int:
     from shotfill_plugin.protocol import trust_summary
 
     from ..engines import DEFAULT_ENGINE
@@ -47,8 +50,9 @@ def run_demo(out, *, engine: str | None = None, events: str = "human",
     from ..worker import run_job
     from ..synthetic.sample_edit import make_sample_edit
     from ..timeline import find_targets, load_edit
+    from ..worker.existing import check_out_folder
 
-    out = Path(out).expanduser().resolve()
+    out = check_out_folder(out, "--out").resolve()
     engine = engine or DEFAULT_ENGINE
     sink = JsonLinesSink(sys.stdout) if events == "jsonl" else HumanSink(sys.stderr)
     say = (lambda *a: None) if events == "jsonl" else print
@@ -69,7 +73,7 @@ def run_demo(out, *, engine: str | None = None, events: str = "human",
             edit=EditSpec(path=str(sample.edit), target=target.id, write_timeline=False),
             frames=EXTEND_FRAMES if target.kind is TaskKind.EXTEND_FORWARD else None,
             engine=engine,
-            output=OutputSpec(dir=str(out / "frames" / target.id)),
+            output=OutputSpec(dir=str(out / "frames" / target.id), if_exists=if_exists),
         )
         results.append(run_job(spec, sink))
 

@@ -73,6 +73,10 @@ def cmd_eval(args, prog: str = "shotfill eval") -> int:
         print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
 
     try:
+        from ..worker.existing import check_out_folder
+
+        check_out_folder(args.out.parent if args.out.suffix == ".json" else args.out,
+                         "--out (a folder, or a .json path)")
         results = run(args.footage, engines=args.engines, tasks=args.tasks, extend_frames=args.extend_frames,
                       bridge_frames=args.bridge_frames, fill_frames=args.fill_frames, context=args.context,
                       max_side=args.max_side, max_shots=args.max_shots, shots=args.shots,

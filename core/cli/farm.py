@@ -11,7 +11,7 @@ import json
 import sys
 
 from ..errors import EXIT_CANCELLED, EXIT_OK, CancelledError, ShotfillError
-from .common import engine_option_arguments, engine_options, internal_error
+from .common import edit_lookup_arguments, engine_option_arguments, engine_options, internal_error
 
 
 def add_parser(sub) -> None:
@@ -44,6 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help=f"seconds one Generate task may run (default {DEFAULT_TIMEOUT_S})")
     p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
+    edit_lookup_arguments(p)
     p.add_argument("--write-mode", choices=WRITE_MODES, default="track")
     p.add_argument("--export", metavar="ADAPTER", help="also export the new edit with this OTIO adapter")
     p.add_argument("--shotfill-command", metavar="PATH",
@@ -92,7 +93,8 @@ def _export(args) -> int:
                            engine=args.engine, seed=args.seed, prompt=args.prompt, output_dir=args.output_dir,
                            gpu=args.gpu, timeout_s=args.timeout, rate=args.rate, write_mode=args.write_mode,
                            export_format=args.export, shotfill_command=args.shotfill_command,
-                           engine_options=engine_options(args))
+                           engine_options=engine_options(args), timeline=args.timeline,
+                           search_paths=args.search_path or ())
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
     print(f"bundle: {bundle}")
     for target in manifest["targets"]:

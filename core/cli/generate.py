@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import EXIT_OK, InputError, ShotfillError
-from .common import EVENT_MODES, engine_option_arguments, engine_options, sink_for
+from .common import EVENT_MODES, edit_lookup_arguments, engine_option_arguments, engine_options, sink_for
 
 
 def add_parser(sub) -> None:
@@ -37,7 +37,31 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run a job spec (the worker: panel and farm run this)")
     p.add_argument("job", help="job.json")
     p.add_argument("--events", choices=EVENT_MODES, default="human")
+    if_exists_arguments(p, default=None)
     p.set_defaults(func=cmd_run)
+
+
+def if_exists_arguments(p: argparse.ArgumentParser, *, default: str | None = "refuse") -> None:
+    """``--overwrite`` / ``--version``: what to do with another job's frames under the output name
+    (without either, the job refuses them: exit 2, naming that job). Neither changes the job id."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overwrite", dest="if_exists", action="store_const", const="overwrite", default=default,
+                   help="replace another job's frames in the output folder (its other frames of the "
+                        "name are removed, so nothing mixed remains)")
+    g.add_argument("--version", dest="if_exists", action="store_const", const="version",
+                   help="keep another job's frames and write beside them as NAME_v2, NAME_v3... (the "
+                        "first free name; a re-run resumes there)")
+
+
+def _start_frame(text: str) -> int:
+    """``--start-frame N``: a whole number 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0 or more, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (frame numbers are never negative), got {n}")
+    return n
 
 
 def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -> None:
@@ -52,10 +76,15 @@ def _generation_options(p: argparse.ArgumentParser, *, needs_out: bool = True) -
     engine_option_arguments(p)
     p.add_argument("--target", metavar="ID", help="with an EDIT source: the target id from `shotfill plan`")
     p.add_argument("--rate", type=float, help="frame rate for edits that need one (EDL)")
+    edit_lookup_arguments(p)
     p.add_argument("--write-mode", choices=("track", "replace"), default="track",
                    help="edit write-back: a new track (default) or in place of the gap")
     p.add_argument("--export", metavar="ADAPTER", help="also export the new edit with this OTIO adapter (e.g. cmx_3600)")
     p.add_argument("--name", help="output file name stem")
+    p.add_argument("--start-frame", type=_start_frame, metavar="N",
+                   help="number the new frames from N, e.g. 1001 (default: media continues its own numbers, "
+                        "an edit target starts at 1001); a backward extension that would go below 0 needs it")
+    if_exists_arguments(p)
     p.add_argument("--compression", default="zip", help="EXR compression: zip (default), piz, dwaa, none, ...")
     p.add_argument("--colourspace-in", "--colorspace-in", dest="colourspace_in",
                    help="source colour space, of an edit target's media too (default: EXR keeps its own, "
@@ -117,9 +146,14 @@ def cmd_fill(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import dataclasses
+
     from ..job import JobSpec
 
-    return _run_spec(JobSpec.load(args.job), args)
+    spec = JobSpec.load(args.job)
+    if args.if_exists is not None:         # the command line's choice over the job file's (same job id)
+        spec = dataclasses.replace(spec, output=dataclasses.replace(spec.output, if_exists=args.if_exists))
+    return _run_spec(spec, args)
 
 
 # ---------------------------------------------------------------------------
@@ -195,6 +229,10 @@ def _spec_from_args(args, task: str, extra: dict):
          "output": {"dir": args.out, "compression": args.compression, "preview": not args.no_preview}}
     if args.name:
         d["output"]["name"] = args.name
+    if args.start_frame is not None:
+        d["output"]["start_frame"] = args.start_frame
+    if args.if_exists != "refuse":
+        d["output"]["if_exists"] = args.if_exists
     if args.colourspace_out:
         d["output"]["colourspace"] = args.colourspace_out
     if args.context is not None:
@@ -214,6 +252,10 @@ def _spec_from_args(args, task: str, extra: dict):
             d["edit"]["rate"] = args.rate
         if args.export:
             d["edit"]["export"] = args.export
+        if args.timeline:
+            d["edit"]["timeline"] = args.timeline
+        if args.search_path:
+            d["edit"]["search_paths"] = [str(Path(p).resolve()) for p in args.search_path]
         extra.pop("source_b", None)
         extra.pop("mask", None)
     elif source is not None:

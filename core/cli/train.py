@@ -70,6 +70,9 @@ def cmd_train(args) -> int:
         print(message, flush=True)
 
     try:
+        from ..worker.existing import check_out_folder
+
+        check_out_folder(args.out, "--out")          # a file there: exit 2 naming it, before any work
         if args.part == "export":
             manifest = export_checkpoint(Path(args.checkpoint), Path(args.out), getattr(torch, args.dtype),
                                          args.model_id, args.strength, args.samples, args.output, args.steps)

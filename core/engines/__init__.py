@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from ..errors import EngineUnavailableError, InputError
+from ..errors import EngineUnavailableError, InputError, ShotfillError
 from ..job import DEFAULT_ENGINE  # the job schema's default, listed with the engines
 from .base import METHODS, Engine, EngineResult, check_cancel
 
@@ -23,6 +23,10 @@ ENGINES = {
     "ltx": ("shotfill.engines.pretrained.ltx", "LTXEngine",
             "LTX-Video through diffusers' LTXConditionPipeline, from a local model folder; GPU"),
 }
+
+#: name -> the known frames it wants on each side (its class's ``context_frames``), declared here so
+#: a job's plan is built, and its sources checked, before the engine (torch, diffusers) is imported
+CONTEXT_FRAMES = {"dit": 2, "motion": 4, "flow": 4, "baseline": 1, "wan-vace": 17, "ltx": 17}
 
 #: engines that are designed but not built yet; asking for one is a clear error
 PLANNED: dict[str, str] = {}
@@ -47,6 +51,17 @@ def parse_option(text: str, where: str) -> tuple[str, object]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def declared_context(name: str) -> int:
+    """The context frames engine ``name`` wants, without importing it; an unknown name is the
+    error :func:`get_engine` gives."""
+    if name in CONTEXT_FRAMES:
+        return CONTEXT_FRAMES[name]
+    if name in ENGINES:
+        raise ShotfillError(f"engine '{name}' is registered without its context frames (CONTEXT_FRAMES)")
+    get_engine(name)                   # not registered: raises EngineUnavailableError naming it
+    raise EngineUnavailableError(f"unknown engine '{name}'")
 
 
 def get_engine(name: str, **options) -> Engine:
@@ -75,4 +90,5 @@ def get_engine(name: str, **options) -> Engine:
         f"unknown engine '{name}' (choose from: {', '.join(sorted(ENGINES))})")
 
 
-__all__ = ["METHODS", "Engine", "EngineResult", "available_engines", "check_cancel", "get_engine", "DEFAULT_ENGINE"]
+__all__ = ["CONTEXT_FRAMES", "METHODS", "Engine", "EngineResult", "available_engines", "check_cancel",
+           "declared_context", "get_engine", "DEFAULT_ENGINE"]

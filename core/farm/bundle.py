@@ -33,6 +33,8 @@ class Bundle:
     write_mode: str
     rate: float | None
     export_format: str | None
+    timeline: str | int | None = None   # the edit's timeline, in a file holding several
+    search_paths: tuple[str, ...] = ()  # where the edit's offline media was relinked from
 
     @classmethod
     def load(cls, path) -> "Bundle":
@@ -50,7 +52,8 @@ class Bundle:
             raise InputError(f"{manifest}: bundle version {version!r}; this shotfill reads version "
                              f"{BUNDLE_VERSION} (export the bundle again)")
         return cls(path=path, edit=data["edit"], targets=tuple(data["targets"]), write_mode=data["write_mode"],
-                   rate=data["rate"], export_format=data["export_format"])
+                   rate=data["rate"], export_format=data["export_format"], timeline=data.get("timeline"),
+                   search_paths=tuple(data.get("search_paths", ())))
 
     def job_path(self, target: str) -> Path:
         return self.path / JOBS_DIR / f"{target}.json"
@@ -82,4 +85,6 @@ class BundlePlan:
     rate: float | None
     export_format: str | None
     skipped: dict                   # target id -> why it was left out
+    timeline: str | int | None = None   # the edit's timeline, in a file holding several
+    search_paths: tuple[str, ...] = ()  # where the edit's offline media was relinked from
 

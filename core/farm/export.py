@@ -41,7 +41,8 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
                   engine: str | None = None, seed: int | None = None, prompt: str | None = None,
                   output_dir=None, gpu: bool | None = None, timeout_s: int = DEFAULT_TIMEOUT_S,
                   rate: float | None = None, write_mode: str = "track", export_format: str | None = None,
-                  shotfill_command: str | None = None, engine_options: dict | None = None) -> Path:
+                  shotfill_command: str | None = None, engine_options: dict | None = None,
+                  timeline: str | int | None = None, search_paths: Sequence[str] = ()) -> Path:
     """Write an Open Job Description job bundle for an edit's targets, or for one job spec.
 
     ``source`` is an edit (every ready bridge and fill target by default; ``targets`` names
@@ -52,7 +53,11 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
     output folder unless it is given). ``gpu`` asks the farm for a GPU for Generate tasks (default: for every engine
     but flow, baseline and dit, which run on a CPU). ``shotfill_command`` is the ``shotfill`` executable on the workers
     (default: this environment's console script). ``engine_options`` (``model``, ``memory``,
-    ``steps``...) go into every target's job; a job spec's are updated with them. Returns the
+    ``steps``...) go into every target's job; a job spec's are updated with them. ``timeline``
+    picks the timeline of an edit file holding several (name, or number from 1);
+    ``search_paths`` are folders where offline media is relinked by file name, when the bundle
+    is exported and in every target's job (``edit.search_paths``). Implausible bridges
+    (:func:`shotfill.timeline.checks.implausible`) are left out unless named. Returns the
     bundle folder.
     """
     from ..engines import DEFAULT_ENGINE
@@ -71,19 +76,26 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
     edit = is_edit(str(source))
     if edit:                    # an edit's defaults, spelled out so the bundle id does not depend on them
         engine, seed, prompt = engine or DEFAULT_ENGINE, seed or 0, prompt or ""
-    elif targets is not None or extend_frames is not None:
-        raise InputError(f"{source} is a job spec (one target): targets and extend frames apply to edits only")
+    elif targets is not None or extend_frames is not None or timeline is not None or search_paths:
+        raise InputError(f"{source} is a job spec (one target): targets, extend frames, timeline and search "
+                         "paths apply to edits only (a job spec says them in its edit field)")
     engine_options = dict(engine_options or {})
     settings = {"engine": engine, "engine_options": engine_options, "seed": seed, "prompt": prompt,
                 "extend_frames": extend_frames,
                 "output_dir": str(Path(output_dir).expanduser().resolve()) if output_dir else None,
                 "rate": rate, "write_mode": write_mode, "export_format": export_format}
+    search_paths = [str(Path(p).expanduser().resolve()) for p in search_paths or ()]
+    if timeline is not None:            # only when set, so bundles exported before keep their ids
+        settings["timeline"] = timeline
+    if search_paths:
+        settings["search_paths"] = search_paths
     identity = {"source": str(source), "content": _digest(source), "settings": settings}
     bundle_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     if edit:
         plan = _plan_edit(source, bundle_id, targets=targets, extend_frames=extend_frames, engine=engine,
                           engine_options=engine_options, seed=seed, prompt=prompt, output_dir=output_dir,
-                          rate=rate, write_mode=write_mode, export_format=export_format)
+                          rate=rate, write_mode=write_mode, export_format=export_format,
+                          timeline=timeline, search_paths=search_paths)
     else:
         plan = _plan_job_file(source, bundle_id, engine=engine, engine_options=engine_options, seed=seed,
                               prompt=prompt, output_dir=output_dir)
@@ -95,13 +107,15 @@ def export_bundle(source, out_dir, *, targets: Sequence[str] | None = None, exte
 
 
 def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, engine_options, seed, prompt,
-               output_dir, rate, write_mode, export_format) -> BundlePlan:
+               output_dir, rate, write_mode, export_format, timeline=None, search_paths=()) -> BundlePlan:
     from .. import timeline as tl
+    from ..timeline.checks import implausible
 
     if extend_frames is not None and (not isinstance(extend_frames, int) or isinstance(extend_frames, bool)
                                       or extend_frames < 1):
         raise InputError(f"extend frames must be a whole number >= 1, got {extend_frames!r}")
-    found = tl.find_targets(tl.load_edit(edit, rate=rate), edit_path=edit)
+    loaded = tl.load_edit(edit, rate=rate, timeline=timeline, search_paths=search_paths)
+    found = tl.find_targets(loaded, edit_path=edit)
     out_root = (Path(output_dir).expanduser().resolve() if output_dir
                 else edit.parent / f"{edit.stem}_shotfill")
 
@@ -114,7 +128,9 @@ def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, en
             "version": JOB_VERSION,
             "job_id": _job_id(bundle_id, t.id),
             "edit": {"path": str(edit), "target": t.id, "rate": rate, "write_mode": write_mode,
-                     "write_timeline": False},
+                     "write_timeline": False,
+                     **({"timeline": timeline} if timeline is not None else {}),
+                     **({"search_paths": list(search_paths)} if search_paths else {})},
             "engine": engine,
             "engine_options": engine_options,
             "seed": derive_seed(seed, t.id),
@@ -131,7 +147,11 @@ def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, en
             if t.kind in EXTEND_KINDS and extend_frames is None:
                 continue
             if not t.ready:
-                skipped[t.id] = "media offline"
+                skipped[t.id] = "media offline" + ("" if search_paths else " (relink with --search-path DIR)")
+                continue
+            why = implausible(t)
+            if why is not None:
+                skipped[t.id] = f"implausible: {why} (name it with --target to run it)"
                 continue
             spec = job_of(t)
             reason = _cannot_place(spec) if t.kind in EXTEND_KINDS else None
@@ -156,7 +176,8 @@ def _plan_edit(edit: Path, bundle_id: str, *, targets, extend_frames, engine, en
                 raise InputError(f"{edit}: target '{t.id}': its media is not on disk")
             jobs[t.id], kinds[t.id] = job_of(t), t.kind.value
     return BundlePlan(name=edit.stem, jobs=jobs, kinds=kinds, edit=str(edit), write_mode=write_mode, rate=rate,
-                 export_format=export_format, skipped=skipped)
+                      export_format=export_format, skipped=skipped, timeline=timeline,
+                      search_paths=tuple(search_paths))
 
 
 def _cannot_place(spec: JobSpec) -> str | None:
@@ -207,7 +228,9 @@ def _plan_job_file(path: Path, bundle_id: str, *, engine, engine_options, seed, 
                  edit=edit.path if edit is not None else None,
                  write_mode=edit.write_mode if edit is not None else "track",
                  rate=edit.rate if edit is not None else None,
-                 export_format=edit.export if edit is not None else None, skipped={})
+                 export_format=edit.export if edit is not None else None, skipped={},
+                 timeline=edit.timeline if edit is not None else None,
+                 search_paths=edit.search_paths if edit is not None else ())
 
 
 def _absolute_media_path(path: str) -> str:

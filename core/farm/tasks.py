@@ -81,8 +81,9 @@ def _check_write_back(bundle: Bundle, jobs: list) -> None:
     _check_writable(Path(bundle.edit).parent)
     results = [{"job_id": job.spec.id, "placement": placement_dict(job)} for job in jobs]
     with tempfile.TemporaryDirectory(prefix="shotfill-validate-") as scratch:
-        publish(bundle.edit, results, mode=bundle.write_mode, rate=bundle.rate,
-                export_format=bundle.export_format, out_path=Path(scratch) / f"{Path(bundle.edit).stem}.otio")
+        publish(bundle.edit, results, mode=bundle.write_mode, rate=bundle.rate, timeline=bundle.timeline,
+                search_paths=bundle.search_paths, export_format=bundle.export_format,
+                out_path=Path(scratch) / f"{Path(bundle.edit).stem}.otio")
 
 
 def run_task(path, target: str, *, stream: IO[str] | None = None,
@@ -135,7 +136,8 @@ def publish_bundle(path, *, log: Callable[[str], None] = print) -> Path | None:
         log("every result is there; the bundle has no edit to write back")
         return None
     new_edit = publish(bundle.edit, results, mode=bundle.write_mode, rate=bundle.rate,
-                       export_format=bundle.export_format)
+                       export_format=bundle.export_format, timeline=bundle.timeline,
+                       search_paths=bundle.search_paths)
     log(f"new edit: {new_edit}")
     return new_edit
 

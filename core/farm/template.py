@@ -93,6 +93,10 @@ def write_bundle(out_dir: Path, plan: BundlePlan, *, bundle_id: str, source: Pat
             "write_mode": plan.write_mode, "rate": plan.rate, "export_format": plan.export_format,
             "gpu": gpu, "timeout_s": timeout_s, "skipped": plan.skipped,
         }
+        if plan.timeline is not None:
+            manifest["timeline"] = plan.timeline
+        if plan.search_paths:
+            manifest["search_paths"] = list(plan.search_paths)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         template = _template(plan, gpu=gpu, timeout_s=timeout_s, command=command)
         (staging / TEMPLATE_FILE).write_text(yaml.safe_dump(template, sort_keys=False, width=100))

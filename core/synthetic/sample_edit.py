@@ -20,8 +20,9 @@ from .render import CameraMove, ShotSpec, render_frame
 
 #: first frame number of every sample shot, as on a real plate
 SAMPLE_FIRST_FRAME = 1001
-#: frames in the gap between clips A and B (the bridge target)
-SAMPLE_GAP_FRAMES = 12
+#: frames in the gap between clips A and B (the bridge target): A's 8 tail handles and B's 8 head
+#: handles are real frames of it, the 4 between them are generated
+SAMPLE_GAP_FRAMES = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,7 @@ def make_sample_edit(out_dir: str | os.PathLike, *, width: int = 640, height: in
 
         media A  1001 [======== clip A: 1001-1040 ========]1048      (8 tail handle frames)
         media B                                    1001[ clip B: 1009-1040 ]  (8 head handle frames)
-        V1              [ shotA, 40 ][ gap, 12 ][ shotB, 32 ][ shotC, 24 ]
+        V1              [ shotA, 40 ][ gap, 20 ][ shotB, 32 ][ shotC, 24 ]
 
     Clip C links its mask both ways :mod:`shotfill.timeline` reads: a media
     reference under the key ``"mask"`` and ``metadata["shotfill"]["mask"]``

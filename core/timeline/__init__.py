@@ -38,8 +38,22 @@ Record ranges are in track time, as ``Track.range_of_child`` gives them: 0 is th
 timeline's first frame. :attr:`Target.timeline_start` (the timeline's
 ``global_start_time``) turns them into record timecodes.
 
-Writing back never touches the input: the result is a new ``.otio`` next to it
-(see :func:`write_back`).
+Handles are real frames (:attr:`Target.handle_frames`): an extension uses the
+handle frames on its side first, a bridge takes A's tail and B's head handles
+(:func:`bridge_handles`) and generates only the rest (:attr:`Target.generated_frames`);
+the placement puts the handle frames on the edit with the generated ones, so the
+new edit has no hole.
+
+shotfill's own results are never targets: its result tracks
+(``track.metadata["shotfill"]["results"]``) are skipped and not counted as ``V``
+tracks, and the clips it put in place of a gap (``clip.metadata["shotfill"]
+["target_id"]``) count as that gap, so an edit and every version published from it
+give the same target ids.
+
+Writing back never touches the input: the result is a new ``.otio`` next to it,
+built on the newest version shotfill wrote from the same input so results
+accumulate, and also written in the input's format (EDL, FCP 7 XML, FCPXML) where
+an adapter can (see :func:`write_back`).
 
 One job per module: :mod:`.load` (reading an edit), :mod:`.targets` (targets and their clips'
 media), :mod:`.writeback` (placements, new versions, exports), :mod:`.publish` (finished job
@@ -50,26 +64,34 @@ from __future__ import annotations
 from .load import COMMON_EDL_RATES, DEFAULT_EDL_RATE, load_edit
 from .paths import EDIT_SUFFIXES, is_edit
 from .publish import publish
-from .targets import IMAGE_SUFFIXES, MASK_REFERENCE_KEYS, READABLE_KINDS, ClipMedia, MediaKind, Target, find_targets
-from .writeback import EXPORT_ALIASES, NO_IMAGE_SEQUENCES, WRITE_MODES, Placement, write_back
+from .targets import (IMAGE_SUFFIXES, MASK_REFERENCE_KEYS, METADATA_KEY, READABLE_KINDS, ClipMedia, MediaKind,
+                      Target, bridge_handles, find_targets, is_result_track, result_target_id)
+from .writeback import (EXPORT_ALIASES, INPUT_FORMAT_EXPORTS, NO_IMAGE_SEQUENCES, WRITE_MODES, Placement,
+                        version_path, write_back)
 
 __all__ = [
-    "publish",
+    "COMMON_EDL_RATES",
+    "DEFAULT_EDL_RATE",
     "EDIT_SUFFIXES",
-    "is_edit",
+    "EXPORT_ALIASES",
+    "IMAGE_SUFFIXES",
+    "INPUT_FORMAT_EXPORTS",
+    "MASK_REFERENCE_KEYS",
+    "METADATA_KEY",
+    "NO_IMAGE_SEQUENCES",
+    "READABLE_KINDS",
+    "WRITE_MODES",
     "ClipMedia",
     "MediaKind",
     "Placement",
     "Target",
+    "bridge_handles",
     "find_targets",
+    "is_edit",
+    "is_result_track",
     "load_edit",
+    "publish",
+    "result_target_id",
+    "version_path",
     "write_back",
-    "COMMON_EDL_RATES",
-    "DEFAULT_EDL_RATE",
-    "EXPORT_ALIASES",
-    "IMAGE_SUFFIXES",
-    "MASK_REFERENCE_KEYS",
-    "NO_IMAGE_SEQUENCES",
-    "READABLE_KINDS",
-    "WRITE_MODES",
 ]

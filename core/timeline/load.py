@@ -3,7 +3,7 @@
 ``.otio``/``.otioz``/``.otiod``, CMX 3600 EDL, FCP 7 XML, ALE, AAF, xges, through the
 installed adapter plugins. Every failure is a :class:`~shotfill.errors.TimelineError` naming
 the file, and says why: no adapter for the suffix, a schema newer than this OpenTimelineIO,
-an EDL read at the wrong rate, a file holding several edits.
+an EDL read at the wrong rate, a file holding several timelines and no choice among them.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ DEFAULT_EDL_RATE = 24.0
 COMMON_EDL_RATES = (25.0, 30.0, 50.0, 60.0)
 
 
-def load_edit(path, *, rate: float | None = None) -> otio.schema.Timeline:
+def load_edit(path, *, rate: float | None = None, timeline: str | int | None = None,
+              search_paths=(), relinked: list | None = None) -> otio.schema.Timeline:
     """Read an edit in any format an installed OpenTimelineIO adapter reads.
 
     ``rate`` is the frame rate of formats that do not carry one: CMX 3600 EDL
@@ -33,8 +34,15 @@ def load_edit(path, *, rate: float | None = None) -> otio.schema.Timeline:
 
     A file holding a list of clips rather than an edit (an ALE, a bin) becomes a
     timeline named after the file with one video track ``V1`` holding the clips
-    one after the other. A file holding several edits is an error. An empty
-    timeline is not: it simply has no targets.
+    one after the other. A file holding several edits (an FCPXML library) needs
+    ``timeline``: its name, or its number counted from 1 in the file's order; without
+    one it is an error listing them. An empty timeline is not an error: it simply has
+    no targets.
+
+    ``search_paths``: folders where offline media is looked for by file name
+    (:func:`shotfill.timeline.relink.relink`); the clips found there are relinked in
+    the timeline returned, and each clip's outcome is appended to ``relinked`` when
+    given (:class:`~shotfill.timeline.relink.RelinkEntry`).
 
     Every failure is a :class:`TimelineError` naming the file.
     """
@@ -65,7 +73,14 @@ def load_edit(path, *, rate: float | None = None) -> otio.schema.Timeline:
                 f"{path}: the EDL's timecodes are not {rate:g} fps ({err}); "
                 f"pass the EDL's frame rate, e.g. --rate {higher:g}") from err
         raise TimelineError(f"{path}: the {adapter.name} adapter could not read it: {_reason(err)}") from err
-    return _as_timeline(result, path)
+    chosen = _as_timeline(result, path, timeline)
+    if search_paths:
+        from .relink import relink
+
+        chosen, report = relink(chosen, search_paths, edit_path=path)
+        if relinked is not None:
+            relinked.extend(report)
+    return chosen
 
 
 def _readable_suffixes() -> list[str]:
@@ -105,19 +120,53 @@ def _otio_json_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _as_timeline(result, path: Path) -> otio.schema.Timeline:
-    """The one timeline an adapter's result holds."""
+def timeline_names(result) -> list[str]:
+    """The names of the timelines an adapter's result holds, in order (one for a timeline)."""
     if isinstance(result, otio.schema.Timeline):
-        return result
+        return [result.name]
+    if isinstance(result, otio.schema.SerializableCollection):
+        return [child.name for child in result if isinstance(child, otio.schema.Timeline)]
+    return []
+
+
+def _pick(timelines: list, wanted: str | int, path: Path):
+    """The timeline ``wanted`` names: an exact name, else a number from 1 (``"2"`` or 2)."""
+    listing = "; ".join(f"{i} {t.name!r}" for i, t in enumerate(timelines, start=1))
+    if isinstance(wanted, str):
+        named = [t for t in timelines if t.name == wanted]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise TimelineError(f"{path}: {len(named)} timelines are named {wanted!r}; pick one by number "
+                                f"with --timeline N ({listing})")
+    try:
+        number = int(wanted)
+    except (TypeError, ValueError):
+        number = None
+    if number is not None and not isinstance(wanted, bool) and 1 <= number <= len(timelines):
+        return timelines[number - 1]
+    raise TimelineError(f"{path}: no timeline {wanted!r}; it holds {listing} "
+                        "(--timeline NAME or NUMBER)")
+
+
+def _as_timeline(result, path: Path, wanted: str | int | None = None) -> otio.schema.Timeline:
+    """The one timeline an adapter's result holds, or the one ``wanted`` names."""
+    if isinstance(result, otio.schema.Timeline):
+        return result if wanted is None else _pick([result], wanted, path)
     if not isinstance(result, otio.schema.SerializableCollection):
         raise TimelineError(f"{path}: holds a {type(result).__name__}, not an edit")
     timelines = [child for child in result if isinstance(child, otio.schema.Timeline)]
+    if wanted is not None and timelines:
+        return _pick(timelines, wanted, path)
     if len(timelines) == 1:
         return timelines[0]
     if timelines:
         names = ", ".join(repr(t.name) for t in timelines)
-        raise TimelineError(f"{path}: holds {len(timelines)} edits ({names}); "
-                            "export the one to work on as its own file")
+        raise TimelineError(f"{path}: holds {len(timelines)} edits ({names}); pick one with "
+                            "--timeline NAME or NUMBER (counted from 1)")
+    if wanted is not None:
+        raise TimelineError(f"{path}: holds a list of clips, not timelines; --timeline {wanted!r} "
+                            "does not apply")
     timeline = otio.schema.Timeline(name=path.stem)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     for clip in result.find_clips():

@@ -162,6 +162,35 @@ class Target:
         media = [m for m in (self.clip_a, self.clip_b, self.mask) if m is not None]
         return all(m.exists for m in media)
 
+    @property
+    def handle_frames(self) -> dict | None:
+        """Real media frames the target uses from handles, placed on the edit with the result.
+
+        A bridge: ``{"a": n, "b": m}``, the frames it takes from A's tail and B's head
+        handles (:func:`bridge_handles`). An extension: ``{"available": n}``, the handle
+        frames on its side (it uses up to that many, as the length asked for allows). A
+        fill: None.
+        """
+        if self.kind is TaskKind.BRIDGE:
+            from_a, from_b = bridge_handles(self.frames, self.clip_a.handles_after, self.clip_b.handles_before)
+            return {"a": from_a, "b": from_b}
+        if self.kind is TaskKind.EXTEND_FORWARD:
+            return {"available": max(self.clip_a.handles_after or 0, 0)}
+        if self.kind is TaskKind.EXTEND_BACKWARD:
+            return {"available": max(self.clip_a.handles_before or 0, 0)}
+        return None
+
+    @property
+    def generated_frames(self) -> int | None:
+        """Frames left to generate: a bridge's gap less its handles (0: the handles cover
+        it), a fill's clip length; None for an extension (the user picks its length)."""
+        if self.kind is TaskKind.BRIDGE:
+            handles = self.handle_frames
+            return self.frames - handles["a"] - handles["b"]
+        if self.kind is TaskKind.FILL:
+            return self.frames
+        return None
+
     def to_dict(self) -> dict:
         """A JSON-serialisable view: record frames in track time and as record timecodes.
 
@@ -185,6 +214,8 @@ class Target:
             "record_first_tc": _timecode(offset + start, rate),
             "record_last_tc": _timecode(offset + last, rate),
             "frames": self.frames,
+            "handle_frames": self.handle_frames,
+            "generated_frames": self.generated_frames,
             "ready": self.ready,
             "clip_a": self.clip_a.to_dict() if self.clip_a is not None else None,
             "clip_b": self.clip_b.to_dict() if self.clip_b is not None else None,
@@ -192,7 +223,74 @@ class Target:
         }
 
 
+# -- shotfill's own results ----------------------------------------------------------
+
+#: The metadata key of everything shotfill writes on an edit.
+METADATA_KEY = "shotfill"
+
+
+def result_target_id(item) -> str | None:
+    """The target a clip shotfill placed belongs to (``metadata["shotfill"]["target_id"]``), else None."""
+    if not isinstance(item, otio.schema.Clip):
+        return None
+    ours = item.metadata.get(METADATA_KEY)
+    if not isinstance(ours, Mapping):
+        return None
+    target_id = ours.get("target_id")
+    return target_id if isinstance(target_id, str) and target_id else None
+
+
+def is_result_track(track) -> bool:
+    """Whether ``track`` is one of shotfill's result tracks.
+
+    It says so in ``track.metadata["shotfill"]["results"]``; a track written before that
+    (named ``shotfill``...) is recognised by its clips: it holds some, all placed by shotfill.
+    """
+    ours = track.metadata.get(METADATA_KEY)
+    if isinstance(ours, Mapping) and ours.get("results"):
+        return True
+    clips = [item for item in track if isinstance(item, otio.schema.Clip)]
+    return bool(clips) and all(result_target_id(clip) is not None for clip in clips)
+
+
+def bridge_handles(gap: int, a_handles: int | None, b_handles: int | None) -> tuple[int, int]:
+    """``(from_a, from_b)``: the real frames a bridge of ``gap`` frames takes from A's tail
+    handles and B's head handles; the ``gap - from_a - from_b`` frames between are generated.
+
+    The handles share the gap evenly (A takes the odd frame) as far as both reach; when one
+    side has fewer, the other takes the rest. So the frames that are generated sit where the
+    handles run out, and a cut between the two shots' handles (when they cover the gap) falls
+    near its middle::
+
+        gap 20, handles 8 + 8    A A A A A A A A . . . . B B B B B B B B    4 generated
+        gap 12, handles 8 + 8    A A A A A A B B B B B B                    0: covered
+        gap 12, handles 2 + 30   A A B B B B B B B B B B                    0: covered
+        gap 12, handles 0 + 5    . . . . . . . B B B B B                    7 generated
+
+    Unknown (None) and negative handles count as none.
+    """
+    ha, hb = max(a_handles or 0, 0), max(b_handles or 0, 0)
+    from_a = min(ha, gap - min(hb, gap // 2))
+    from_b = min(hb, gap - from_a)
+    return from_a, from_b
+
+
 # -- targets ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Site:
+    """Where a target sits in a timeline: what :func:`~shotfill.timeline.write_back` changes.
+
+    ``items`` are the track's children the target covers: the gap (or the clips an earlier
+    placement put in its place), or the clip. ``before``/``after`` are the clips either side of
+    a bridge's gap; for an extension or a fill, ``before`` and ``after`` are the clip itself.
+    """
+
+    track: otio.schema.Track
+    items: list
+    before: otio.schema.Clip | None
+    after: otio.schema.Clip | None
 
 
 def find_targets(timeline: otio.schema.Timeline, *, edit_path) -> list[Target]:
@@ -200,14 +298,19 @@ def find_targets(timeline: otio.schema.Timeline, *, edit_path) -> list[Target]:
 
     ``edit_path`` is the file the timeline was read from: relative media paths
     are resolved against its folder, and errors name it.
+
+    shotfill's own results are never targets: result tracks are skipped (and not counted
+    as ``V`` tracks), and the clips a placement put in place of a gap count as that gap,
+    so an edit and every version published from it give the same ids.
     """
-    return [target for target, _ in _targets_with_items(timeline, Path(edit_path).absolute())]
+    return [target for target, _ in targets_with_sites(timeline, Path(edit_path).absolute())]
 
 
-def _targets_with_items(timeline: otio.schema.Timeline, edit_path: Path):
-    """Yield ``(target, item)``: the target and the gap or clip it was found at."""
+def targets_with_sites(timeline: otio.schema.Timeline, edit_path: Path):
+    """Yield ``(target, site)``: the target and the :class:`Site` it was found at."""
     start = timeline.global_start_time
-    video = [(i, t) for i, t in enumerate(timeline.tracks) if t.kind == otio.schema.TrackKind.Video]
+    video = [(i, t) for i, t in enumerate(timeline.tracks)
+             if t.kind == otio.schema.TrackKind.Video and not is_result_track(t)]
     for number, (track_index, track) in enumerate(video, start=1):
         label = f"V{number}"
         try:
@@ -216,24 +319,40 @@ def _targets_with_items(timeline: otio.schema.Timeline, edit_path: Path):
             raise TimelineError(f"{edit_path}: track {label} ({track.name!r}): {err}") from err
 
 
+def _slots(track: otio.schema.Track):
+    """The track's children as ``(item, record range, items)``, each run of result clips of one
+    target made one gap-like slot (``item`` None, ``items`` the clips)."""
+    ranges = track.range_of_all_children()
+    slots = []
+    for item in track:
+        target_id = result_target_id(item)
+        if target_id is not None and slots and slots[-1][0] is None and slots[-1][3] == target_id:
+            _, record, items, _ = slots[-1]
+            slots[-1] = (None, TimeRange(record.start_time, record.duration + ranges[item].duration),
+                         items + [item], target_id)
+        elif target_id is not None:
+            slots.append((None, ranges[item], [item], target_id))
+        else:
+            slots.append((item, ranges[item], [item], None))
+    return [(item, record, items) for item, record, items, _ in slots]
+
+
 def _track_targets(track: otio.schema.Track, label: str, track_index: int, edit_path: Path,
                    timeline_start: RationalTime | None):
-    ranges = track.range_of_all_children()
-    children = list(track)
+    slots = _slots(track)
     common = dict(track_name=track.name, track_index=track_index, timeline_start=timeline_start)
     gaps = clips = 0
-    for index, item in enumerate(children):
-        record = ranges[item]
+    for index, (item, record, items) in enumerate(slots):
         rate = record.duration.rate
-        if isinstance(item, otio.schema.Gap):
+        if item is None or isinstance(item, otio.schema.Gap):
             gaps += 1
-            before = children[index - 1] if index > 0 else None
-            after = children[index + 1] if index + 1 < len(children) else None
+            before = slots[index - 1][0] if index > 0 else None
+            after = slots[index + 1][0] if index + 1 < len(slots) else None
             if record.duration.value > 0 and _plays(before) and _plays(after):
                 yield Target(
                     id=f"{label}.gap{gaps}", kind=TaskKind.BRIDGE, record_range=record, rate=rate,
                     frames=record.duration.to_frames(), clip_a=_clip_media(before, edit_path),
-                    clip_b=_clip_media(after, edit_path), **common), item
+                    clip_b=_clip_media(after, edit_path), **common), Site(track, items, before, after)
         elif isinstance(item, otio.schema.Clip):
             clips += 1
             if not _plays(item):
@@ -242,13 +361,14 @@ def _track_targets(track: otio.schema.Track, label: str, track_index: int, edit_
             if not media.readable:
                 continue
             name = f"{label}.clip{clips}"
+            site = Site(track, items, item, item)
             for suffix, kind in (("head", TaskKind.EXTEND_BACKWARD), ("tail", TaskKind.EXTEND_FORWARD)):
                 yield Target(id=f"{name}.{suffix}", kind=kind, record_range=record, rate=rate,
-                             frames=None, clip_a=media, **common), item
+                             frames=None, clip_a=media, **common), site
             mask = _linked_mask(item, media, edit_path)
             if mask is not None:
                 yield Target(id=f"{name}.fill", kind=TaskKind.FILL, record_range=record, rate=rate,
-                             frames=record.duration.to_frames(), clip_a=media, mask=mask, **common), item
+                             frames=record.duration.to_frames(), clip_a=media, mask=mask, **common), site
 
 
 def _plays(item) -> bool:

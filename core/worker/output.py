@@ -150,7 +150,11 @@ def write_result_file(job: ResolvedJob, result: dict) -> Path:
 
 
 def placement_dict(job: ResolvedJob) -> dict:
+    """Where the result goes on the edit (:class:`shotfill.timeline.Placement` as JSON): the generated
+    sequence at ``record_start``, with ``handles_before``/``handles_after`` real frames of the
+    neighbouring clips' handles placed right before and after it."""
     frames = job.plan.output_frames
+    before, after = job.handles
     return {
         "target_id": job.target.id,
         "directory": str(job.out_dir),
@@ -161,6 +165,8 @@ def placement_dict(job: ResolvedJob) -> dict:
         "end_frame": max(frames),
         "rate": job.rate,
         "record_start": {"value": job.record_start.value, "rate": job.record_start.rate},
+        "handles_before": before,
+        "handles_after": after,
         "metadata": {"job_id": job.spec.id, "engine": job.engine.name, "seed": job.spec.seed,
                      "task": job.kind.value, "prompt": job.spec.prompt, "frame_plan": job.plan.summary()},
     }

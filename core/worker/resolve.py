@@ -1,21 +1,27 @@
-"""Resolving a job: its spec (and edit target) -> sources, frame plan, colour spaces, output folder.
+"""Resolving a job: its spec (and edit target) -> sources, frame plan, colour spaces, output folder, engine.
 
 :func:`resolve` opens the sources and picks the frames; a job on an edit target reads the edit,
-finds the target and places the frames on the timeline's clock. Bad input raises
-:class:`~shotfill.errors.InputError` (or :class:`~shotfill.errors.MediaError`) before any engine runs.
+finds the target and places the frames on the timeline's clock. Then it claims the output name
+(another job's frames there are refused, replaced or versioned: :mod:`.existing`), and only then
+builds the engine (torch, diffusers: seconds), whose own checks of the plan come last. Bad input
+raises :class:`~shotfill.errors.InputError` (or :class:`~shotfill.errors.MediaError`) before any
+engine loads.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from ..engines import Engine, get_engine
-from ..errors import InputError, MediaError
+from ..engines import Engine, declared_context, get_engine
+from ..errors import InputError, MediaError, ShotfillError
 from ..job import JobSpec
 from ..plan import FramePlan, TaskKind
+from .existing import claim_output
 
 
-#: first frame number of sequences generated for an edit target (film convention)
+#: first frame number of sequences generated for an edit target (film convention), unless the job's
+#: ``output.start_frame`` says otherwise: the one rule, for bridges and extensions alike (see
+#: :func:`edit_first_frame`)
 EDIT_FIRST_FRAME = 1001
 
 
@@ -28,7 +34,7 @@ class ResolvedJob:
     """Everything a job needs once its spec (and edit target) is resolved."""
 
     spec: JobSpec
-    engine: Engine
+    engine: Engine | None    # None only inside resolve(), until the sources and output are checked
     plan: FramePlan
     sources: dict            # "a" / "b" -> FrameSource
     mask_source: object | None
@@ -43,15 +49,21 @@ class ResolvedJob:
     record_start: object | None = None   # otio RationalTime of the first written frame
     rate: float | None = None
     warnings: list = dataclasses.field(default_factory=list)
+    handles: tuple = (0, 0)              # edit targets: real handle frames placed before/after the generated ones
+    #: another job's files under this job's name, removed just before this job writes (``if_exists``
+    #: "overwrite"; see :mod:`shotfill.worker.existing`)
+    replaces: list = dataclasses.field(default_factory=list)
 
     @property
     def kind(self) -> TaskKind:
         return self.plan.kind
 
     def frame_number(self, frame: int) -> str:
-        """``frame`` as output file names spell it: zero-padded, a minus sign before the digits."""
-        pad = self.spec.output.padding
-        return f"-{abs(frame):0{pad}d}" if frame < 0 else f"{frame:0{pad}d}"
+        """``frame`` as output file names spell it, zero-padded. Never negative: :func:`resolve`
+        refuses a plan that would write one."""
+        if frame < 0:
+            raise ShotfillError(f"frame {frame}: output frame numbers are never negative")
+        return f"{frame:0{self.spec.output.padding}d}"
 
     def frame_path(self, frame: int) -> Path:
         return self.out_dir / f"{self.name}.{self.frame_number(frame)}.exr"
@@ -62,29 +74,54 @@ class ResolvedJob:
 
 
 def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
-    """Open the sources, pick the frames, build the plan. Raises InputError on bad input."""
+    """Open the sources, pick the frames, build the plan, claim the output name, then build the
+    engine (``engine``: one already built) and let it check the plan. Raises InputError on bad
+    input; everything but the engine's own checks fails before the engine is imported."""
+    spec.validate()                    # a spec built in code gets the checks a job file gets
+    if spec.context is not None:
+        context = spec.context
+    else:                              # the registry's declaration: the engine is not imported yet
+        context = engine.context_frames if engine is not None else declared_context(spec.engine)
+    warnings: list[str] = []
+    if spec.edit is not None:
+        job = _resolve_edit_target(spec, None, context, warnings)
+    else:
+        job = _resolve_media(spec, context, warnings)
+
+    job.engine = engine or get_engine(spec.engine, **spec.engine_options)
+    if spec.context is None and job.engine.context_frames != context:
+        raise ShotfillError(f"engine '{job.engine.name}' wants {job.engine.context_frames} context frames but "
+                            f"the registry declares {context} (shotfill.engines.CONTEXT_FRAMES)")
+    if spec.prompt and not job.engine.uses_prompt:
+        job.warnings.insert(0, f"engine '{job.engine.name}' has no text conditioning: the prompt is ignored")
+    job.engine.check_plan(job.plan)
+    return job
+
+
+def _resolve_media(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
+    """A job on media (sequences, movies): its sources, mask and plan, numbered from
+    ``output.start_frame`` when given, else continuing the source's numbers."""
     from ..io import media
 
-    spec.validate()                    # a spec built in code gets the checks a job file gets
-    engine = engine or get_engine(spec.engine, **spec.engine_options)
-    warnings: list[str] = []
-    if spec.prompt and not engine.uses_prompt:
-        warnings.append(f"engine '{engine.name}' has no text conditioning: the prompt is ignored")
-    context = spec.context if spec.context is not None else engine.context_frames
-    if spec.edit is not None:
-        return _resolve_edit_target(spec, engine, context, warnings)
-
     kind = spec.task
+    first = spec.output.start_frame
     a = media.open_source(spec.source.path, frame_range=spec.source.frame_range)
     sources = {"a": a}
     mask_source = None
     if kind in (TaskKind.EXTEND_FORWARD, TaskKind.EXTEND_BACKWARD):
-        plan = FramePlan.extend(_span(a), spec.frames, backward=kind is TaskKind.EXTEND_BACKWARD,
-                                context=context)
+        backward = kind is TaskKind.EXTEND_BACKWARD
+        if backward and first is None and a.frames[0] - spec.frames < 0:
+            raise InputError(
+                f"{spec.source.path}: {spec.frames} frames before its first frame ({a.frames[0]}) would be "
+                f"numbered from {a.frames[0] - spec.frames}, and frame numbers are never negative: pass "
+                "--start-frame N (e.g. 1001) to number the new frames from N (in a job file: "
+                "output.start_frame)")
+        plan = FramePlan.extend(_span(a), spec.frames, backward=backward, context=context,
+                                first_output_frame=first)
     elif kind is TaskKind.BRIDGE:
         b = media.open_source(spec.source_b.path, frame_range=spec.source_b.frame_range)
         sources["b"] = b
-        plan = FramePlan.bridge(_span(a), _span(b), spec.frames, context=context)
+        plan = FramePlan.bridge(_span(a), _span(b), spec.frames, context=context, first_output_frame=first)
     else:
         mask_source = media.open_source(spec.mask.path, frame_range=spec.mask.frame_range)
         have = set(mask_source.frames)
@@ -92,20 +129,34 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
         if missing:
             raise InputError(f"mask {spec.mask.path}: no mask for frame {missing[0]} of {spec.source.path}"
                              f" (mask frames {mask_source.frames[0]}-{mask_source.frames[-1]})")
-        plan = FramePlan.fill(_span(a))
-    return _finish(spec, engine, plan, sources, mask_source, warnings,
+        plan = FramePlan.fill(_span(a), first_output_frame=first)
+    return _finish(spec, None, plan, sources, mask_source, warnings,
                    name=spec.output.name or _default_name(spec.source.path, kind),
                    rate=float(a.rate) if a.rate else None)
 
 
 def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: list) -> ResolvedJob:
+    """A job on an edit target: its clips' media (handles included) as sources, the frames the
+    handles leave to generate, numbered by :func:`edit_first_frame`, and where they go.
+
+    Handles are real frames, used before anything is generated:
+
+    - an extension by ``--frames N`` takes the ``h`` handle frames on its side first and
+      generates the ``N - h`` beyond them (N <= h is refused: trim the clip instead);
+    - a bridge takes ``from_a`` frames of A's tail handles and ``from_b`` of B's head handles
+      (:func:`shotfill.timeline.bridge_handles`) and generates only the rest of the gap; a
+      gap the handles cover is refused (trim the clips out over it instead).
+
+    The handle counts go on the job (``ResolvedJob.handles``: before and after the generated
+    frames) and so into the placement, which puts them on the edit with the generated frames.
+    """
     import opentimelineio as otio
 
     from ..io import media
     from .. import timeline as tl
 
     edit = spec.edit
-    timeline = tl.load_edit(edit.path, rate=edit.rate)
+    timeline = tl.load_edit(edit.path, rate=edit.rate, timeline=edit.timeline, search_paths=edit.search_paths)
     targets = {t.id: t for t in tl.find_targets(timeline, edit_path=edit.path)}
     if edit.target not in targets:
         listing = ", ".join(sorted(targets)) or "none"
@@ -121,22 +172,43 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
             raise MediaError(clip.path, f"media of clip '{clip.clip_name}' ({what}) is not on disk")
         return media.open_source(clip.path, frame_range=(first, last))
 
+    frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)  # noqa: E731
+    first_frame = edit_first_frame(spec)
     kind = target.kind
     mask_source = None
     sources = {}
+    handles = (0, 0)
     if kind is TaskKind.BRIDGE:
         a, b = target.clip_a, target.clip_b
-        sources["a"] = open_clip(a, a.source_first, a.source_last, "the clip before the gap")
-        sources["b"] = open_clip(b, b.source_first, b.source_last, "the clip after the gap")
-        frames = spec.frames or target.frames
-        if spec.frames and spec.frames != target.frames:
+        from_a, from_b = tl.bridge_handles(target.frames, a.handles_after, b.handles_before)
+        to_generate = target.frames - from_a - from_b
+        if to_generate < 1:
+            raise InputError(
+                f"target '{target.id}': the handles cover the gap: {from_a} frames of '{a.clip_name}' after its "
+                f"out point and {from_b} of '{b.clip_name}' before its in point fill all {target.frames} frames, "
+                f"so there is nothing to generate; trim the clips out over the gap in the edit instead "
+                f"(move '{a.clip_name}''s out point {from_a} frames later and '{b.clip_name}''s in point "
+                f"{from_b} frames earlier)")
+        if spec.frames and spec.frames != to_generate:
+            if from_a or from_b:
+                raise InputError(
+                    f"target '{target.id}': the gap is {target.frames} frames; {from_a + from_b} come from the "
+                    f"clips' handles and {to_generate} are left to generate, so --frames {spec.frames} does "
+                    "not fit it: leave --frames out")
             if edit.write_mode == "replace":
                 raise InputError(f"target '{target.id}': the gap is {target.frames} frames; "
                                  f"--frames {spec.frames} cannot replace it (use track mode)")
             warnings.append(f"the gap is {target.frames} frames but {spec.frames} were asked for")
-        plan = FramePlan.bridge(_span(sources["a"]), _span(sources["b"]), frames, context=context,
-                                first_output_frame=EDIT_FIRST_FRAME)
-        record_start = target.record_range.start_time
+            to_generate = spec.frames
+        if from_a or from_b:
+            warnings.append(f"{from_a} handle frames of '{a.clip_name}' and {from_b} of '{b.clip_name}' are "
+                            f"real frames of the gap; generating the {to_generate} between them")
+        sources["a"] = open_clip(a, a.source_first, a.source_last + from_a, "the clip before the gap")
+        sources["b"] = open_clip(b, b.source_first - from_b, b.source_last, "the clip after the gap")
+        plan = FramePlan.bridge(_span(sources["a"]), _span(sources["b"]), to_generate, context=context,
+                                first_output_frame=first_frame)
+        record_start = target.record_range.start_time + frames_at(from_a)
+        handles = (from_a, from_b)
     elif kind in (TaskKind.EXTEND_FORWARD, TaskKind.EXTEND_BACKWARD):
         clip = target.clip_a
         if spec.frames is None:
@@ -144,23 +216,25 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
         forward = kind is TaskKind.EXTEND_FORWARD
         first = clip.available_first if clip.available_first is not None else clip.source_first
         last = clip.available_last if clip.available_last is not None else clip.source_last
-        handles = (clip.handles_after if forward else clip.handles_before) or 0
-        to_generate = spec.frames - handles
+        available = max((clip.handles_after if forward else clip.handles_before) or 0, 0)
+        to_generate = spec.frames - available
         if to_generate < 1:
             raise InputError(
-                f"target '{target.id}': the media already holds {handles} real frames "
+                f"target '{target.id}': the media already holds {available} real frames "
                 f"{'after the out' if forward else 'before the in'} point, enough for {spec.frames}: "
                 "trim the clip instead, or ask for more frames than the handles")
-        if handles:
-            warnings.append(f"{handles} handle frames exist in the media; generating the "
-                            f"{to_generate} frames beyond them")
+        if available:
+            warnings.append(f"{available} handle frames exist in the media; they are placed on the edit "
+                            f"and the {to_generate} frames beyond them are generated")
         sources["a"] = open_clip(clip, first, last, "the clip")
-        plan = FramePlan.extend(_span(sources["a"]), to_generate, backward=not forward, context=context)
-        frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)  # noqa: E731
+        plan = FramePlan.extend(_span(sources["a"]), to_generate, backward=not forward, context=context,
+                                first_output_frame=first_frame)
         if forward:
-            record_start = target.record_range.end_time_exclusive() + frames_at(handles)
+            record_start = target.record_range.end_time_exclusive() + frames_at(available)
+            handles = (available, 0)
         else:
-            record_start = target.record_range.start_time - frames_at(handles + to_generate)
+            record_start = target.record_range.start_time - frames_at(available + to_generate)
+            handles = (0, available)
             if record_start.value < 0 and edit.write_timeline:
                 raise InputError(
                     f"target '{target.id}': {to_generate} frames before the clip would start "
@@ -175,17 +249,31 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
         plan = FramePlan.fill(_span(sources["a"]))
         record_start = target.record_range.start_time
 
-    return _finish(spec, engine, plan, sources, mask_source, warnings,
-                   name=spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}"),
-                   rate=target.rate, timeline=timeline, target=target, record_start=record_start)
+    job = _finish(spec, engine, plan, sources, mask_source, warnings,
+                  name=spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}"),
+                  rate=target.rate, timeline=timeline, target=target, record_start=record_start)
+    job.handles = handles
+    return job
+
+
+def edit_first_frame(spec: JobSpec) -> int:
+    """The first frame number of a sequence generated for an edit target: ``spec.output.start_frame``
+    when given, else :data:`EDIT_FIRST_FRAME` (1001), for every kind of target. (A fill keeps its
+    clip's own numbers: it rewrites frames that exist.)"""
+    return spec.output.start_frame if spec.output.start_frame is not None else EDIT_FIRST_FRAME
 
 
 def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, timeline=None,
             target=None, record_start=None) -> ResolvedJob:
-    """Colour spaces, sizes and output folder: the parts every kind of job shares."""
+    """Colour spaces, sizes and output folder: the parts every kind of job shares. The engine is
+    built after (``engine`` is None here unless one was given)."""
     from ..io import colour
 
-    engine.check_plan(plan)
+    frames = plan.output_frames
+    if frames and min(frames) < 0:
+        raise InputError(f"the new frames would be numbered from {min(frames)}, and frame numbers are never "
+                         "negative: pass --start-frame N (e.g. 1001) to number them from N (in a job file: "
+                         "output.start_frame)")
     a = sources["a"]
     spaces = {}
     for key, src in sources.items():
@@ -202,10 +290,13 @@ def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, t
         warnings.append(f"shot B is {sources['b'].width}x{sources['b'].height}, shot A "
                         f"{a.width}x{a.height}: B is resized to A's size for the bridge")
     out_dir = Path(spec.output.dir).expanduser().resolve()
+    claim = claim_output(out_dir, name, spec.id, frames, if_exists=spec.output.if_exists,
+                         padding=spec.output.padding, about=f"engine '{spec.engine}', seed {spec.seed}")
+    warnings.extend(claim.warnings)
     return ResolvedJob(spec=spec, engine=engine, plan=plan, sources=sources, mask_source=mask_source,
-                       source_spaces=spaces, output_space=output_space, out_dir=out_dir, name=name,
+                       source_spaces=spaces, output_space=output_space, out_dir=out_dir, name=claim.name,
                        width=a.width, height=a.height, timeline=timeline, target=target,
-                       record_start=record_start, rate=rate, warnings=warnings)
+                       record_start=record_start, rate=rate, warnings=warnings, replaces=claim.replaces)
 
 
 def _span(source) -> range:

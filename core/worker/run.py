@@ -2,7 +2,9 @@
 
 One fixed order, whatever the front door::
 
-    resolve   job spec (+ edit target) -> sources, frame plan, colour spaces
+    resolve   job spec (+ edit target) -> sources, frame plan, colour spaces; the output
+              name claimed (another job's frames there: refused, replaced or a new
+              version, existing.py); then the engine is built and checks the plan
     read      known frames and masks -> working encoding (display-referred)
     generate  engine.generate(plan, frames, masks, ...)
     seam      colour-anchor generated frames to the plate; seam scores
@@ -10,7 +12,8 @@ One fixed order, whatever the front door::
               its method (trust.py); a dissolve or a long run of low trust is a warning
     write     EXR per generated frame, atomic, provenance, trust and method in the
               header; frames already written by the same job are kept (resume), with
-              the trust their header gives
+              the trust their header gives; with ``if_exists`` "overwrite", the other
+              job's files of the name are removed first
     timeline  the generated sequence placed on a new edit next to the input
     preview   a contact sheet around each seam, and a small picture of every
               frame of the window (``preview/``) for the panel to scrub
@@ -37,8 +40,10 @@ from ..timeline.publish import publish
 from .output import (crop_to_window, job_frame_attributes, output_windows, placement_dict, previous_result,
                      provenance, remove_stale_temporaries, write_result_file)
 from .preview import write_contact_sheet, write_preview_frames
+from .existing import remove_replaced
 from .resolve import ResolvedJob, resolve
-from .trust import FrameTrust, ProtocolError, frame_trust, from_attributes, header_attributes, trust_warnings
+from .trust import (FrameTrust, ProtocolError, dissolve_reason, frame_trust, from_attributes, header_attributes,
+                    trust_warnings)
 
 
 @dataclasses.dataclass
@@ -108,6 +113,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     seam_scores: dict[str, float] = {}
     previous = previous_result(job) if done else {}
     trust: list[FrameTrust] = []
+    dissolve_reasons: list[str] = []    # the engine's own words for a dissolve it fell back to
     if todo:
         t = time.monotonic()
         progress.begin("read", f"{len(plan)} frames ({plan.summary()})")
@@ -125,6 +131,9 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         result = np.asarray(generated.frames, dtype=np.float32)
         # what the engine had to change to run the plan (frames rounded to the model's count...)
         for w in generated.warnings:
+            if dissolve_reason(w) is not None:     # said once, with the frames, by trust_warnings below
+                dissolve_reasons.append(dissolve_reason(w))
+                continue
             job.warnings.append(w)
             sink.emit(WarningEvent(w))
         if result.shape != working.shape:
@@ -145,12 +154,14 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         sink.emit(StageEvent("write", "every frame is already written by this job"))
         seam_scores = previous.get("seam_scores", {})
     trust = _kept_trust(out_frames, trust, done, previous)
-    for w in trust_warnings(plan.kind, trust):
+    for w in trust_warnings(plan.kind, trust, dissolve_reasons):
         job.warnings.append(w)
         sink.emit(WarningEvent(w))
 
     t = time.monotonic()
     progress.begin("write", f"{len(written_positions)} frames to {job.pattern}")
+    check_cancel(cancel)
+    remove_replaced(job.replaces)        # --overwrite: the other job's files go only once this job's are made
     written, skipped = [], []
     attrs = provenance(job)
     windows = output_windows(job)
@@ -184,8 +195,14 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
         if spec.edit.write_timeline:
             t = time.monotonic()
             progress.begin("timeline", "placing the result on a new version of the edit")
+            edit_warnings: list[str] = []       # what the new edit's formats cannot carry
             res.new_edit = str(publish(spec.edit.path, [res.to_dict()], mode=spec.edit.write_mode,
-                                       rate=spec.edit.rate, export_format=spec.edit.export))
+                                       rate=spec.edit.rate, export_format=spec.edit.export,
+                                       warnings=edit_warnings, timeline=spec.edit.timeline,
+                                       search_paths=spec.edit.search_paths))
+            for w in edit_warnings:
+                res.warnings.append(w)
+                sink.emit(WarningEvent(w))
             timings["timeline"] = time.monotonic() - t
 
     sheet = job.out_dir / f"{job.name}.contact.png"

@@ -17,6 +17,8 @@ They travel in the job's result (``frame_trust``), in each EXR header (``shotfil
 """
 from __future__ import annotations
 
+import re
+
 from typing import Iterable
 
 import numpy as np
@@ -102,16 +104,30 @@ def from_attributes(frame: int, attributes: dict) -> FrameTrust | None:
                       None if method is None else str(method))
 
 
-def trust_warnings(kind: TaskKind, entries: list[FrameTrust]) -> list[str]:
-    """The warnings a job's frames call for: each dissolve run, and each long run of low trust."""
+#: how an engine words its own dissolve fallback: "bridge: fell back to a dissolve (WHY); ..."
+_ENGINE_DISSOLVE = re.compile(r"^bridge: fell back to a dissolve \((?P<why>.*)\); [^()]*$")
+
+
+def dissolve_reason(warning: str) -> str | None:
+    """The reason in an engine's own dissolve warning (the motion engine's, and dit's from its
+    guess), or None when ``warning`` is not one: the worker folds it into its own warning, which
+    names the frames, so the user reads one line, not two."""
+    match = _ENGINE_DISSOLVE.match(warning)
+    return match.group("why") if match else None
+
+
+def trust_warnings(kind: TaskKind, entries: list[FrameTrust], dissolve_reasons: Iterable[str] = ()) -> list[str]:
+    """The warnings a job's frames call for: each dissolve run (with the engine's reasons for it,
+    when it gave any), and each long run of low trust."""
     warnings = []
+    because = "; ".join(dict.fromkeys(dissolve_reasons)) or "the shots do not follow one motion"
     for run in _runs(entries, lambda e: e.method == "dissolve"):
         frames = _span(run)
         if all(e.trust is None for e in run):     # an engine that follows no motion, by design
             warnings.append(f"bridge: frames {frames} are a cross-dissolve (the engine follows no motion)")
         else:
-            warnings.append(f"bridge: fell back to a dissolve on frames {frames}: the shots do not follow "
-                            f"one motion; the result is a cross-dissolve")
+            warnings.append(f"bridge: fell back to a dissolve on frames {frames}: {because}; "
+                            f"the result is a cross-dissolve")
     assessed = [e for e in entries if e.trust is not None and e.method != "dissolve"]
     shortest = min(LOW_TRUST_RUN, len(assessed)) or 1
     for run in _runs(entries, lambda e: e.is_low and e.method != "dissolve"):

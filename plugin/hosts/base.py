@@ -92,6 +92,13 @@ class Generated:
                    write_mode=write_mode, label=label)
 
 
+    @property
+    def handles(self) -> tuple[int, int]:
+        """``(before, after)``: real frames of the neighbouring clips' handles that belong right
+        before and after the generated ones on the edit (the placement's; 0 where it has none)."""
+        placement = self.result.get("placement") or {}
+        return int(placement.get("handles_before") or 0), int(placement.get("handles_after") or 0)
+
     def to_dict(self) -> dict:
         """JSON-ready (a hand-off file entry); ``source`` is not carried."""
         d = dataclasses.asdict(self)

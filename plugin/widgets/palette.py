@@ -15,3 +15,7 @@ ACCENT = QtGui.QColor(70, 160, 255)
 OFFLINE = QtGui.QColor(150, 60, 60)
 #: outline of generated pictures: the contact sheet's (``shotfill.io.contact.GENERATED_COLOUR``)
 GENERATED = QtGui.QColor(255, 150, 0)
+#: a clip shotfill placed on the edit (a result, or the handles it placed with one)
+RESULT = QtGui.QColor(52, 120, 80)
+#: a transition across a cut
+TRANSITION = QtGui.QColor(200, 200, 120)

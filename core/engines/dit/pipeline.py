@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
-from diffusers.utils import BaseOutput
+from diffusers.utils import BaseOutput, is_accelerate_available
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...errors import EngineUnavailableError, InputError
@@ -147,8 +147,11 @@ class ShotfillDiTPipeline(DiffusionPipeline):
                 raise EngineUnavailableError(f"{index_file}: not a readable model index ({e})") from None
             if class_name != cls.__name__:
                 raise EngineUnavailableError(f"{index_file}: a {class_name} checkpoint, not a {cls.__name__} one")
-        vae = ShotfillVAE.from_pretrained(folder / "vae", torch_dtype=dtype).eval()
-        transformer = ShotfillTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype).eval()
+        # diffusers' default (low_cpu_mem_usage=True) needs accelerate; without it diffusers falls back to the
+        # plain load and warns on every model it loads: asked for the plain load then, it loads the same, silently
+        load = {"torch_dtype": dtype, "low_cpu_mem_usage": is_accelerate_available()}
+        vae = ShotfillVAE.from_pretrained(folder / "vae", **load).eval()
+        transformer = ShotfillTransformer3DModel.from_pretrained(folder / "transformer", **load).eval()
         scheduler_folder = folder / "scheduler"
         scheduler_file = scheduler_folder / FlowMatchEulerDiscreteScheduler.config_name
         if scheduler_file.is_file():

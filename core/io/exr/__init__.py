@@ -17,14 +17,41 @@ Writing is half float RGB(A), scanline, with a chosen compression, into a tempor
 destination folder that is synced and then renamed: a frame exists whole or not at all.
 
 One job per module: :mod:`.header` (the bounded parser), :mod:`.image` (layers, pixels, reading
-and info), :mod:`.write` (writing, atomically).
+and info), :mod:`.check` (is a file whole: every chunk's header, every part decoded),
+:mod:`.write` (writing, atomically).
 """
-from .header import MAX_ATTRIBUTE_BYTES, MAX_CHANNELS, MAX_PARTS, MAX_PIXELS, STRUCTURAL_ATTRIBUTES
-from .image import MAX_DECODED_BYTES, REC709_CHROMATICITIES, ExrImage, exr_info, read_exr, read_exr_header
+from .check import check_exr, frame_summary
+from .header import (
+    MAX_ATTRIBUTE_BYTES,
+    MAX_CHANNELS,
+    MAX_PARTS,
+    MAX_PIXELS,
+    STRUCTURAL_ATTRIBUTES,
+)
+from .image import (
+    MAX_DECODED_BYTES,
+    REC709_CHROMATICITIES,
+    ExrImage,
+    exr_info,
+    read_exr,
+    read_exr_header,
+)
 from .write import COMPRESSIONS, write_exr
 
 __all__ = [
-    "COMPRESSIONS", "MAX_ATTRIBUTE_BYTES", "MAX_CHANNELS", "MAX_DECODED_BYTES", "MAX_PARTS", "MAX_PIXELS",
-    "REC709_CHROMATICITIES", "STRUCTURAL_ATTRIBUTES", "ExrImage", "exr_info", "read_exr", "read_exr_header",
+    "COMPRESSIONS",
+    "MAX_ATTRIBUTE_BYTES",
+    "MAX_CHANNELS",
+    "MAX_DECODED_BYTES",
+    "MAX_PARTS",
+    "MAX_PIXELS",
+    "REC709_CHROMATICITIES",
+    "STRUCTURAL_ATTRIBUTES",
+    "ExrImage",
+    "check_exr",
+    "exr_info",
+    "frame_summary",
+    "read_exr",
+    "read_exr_header",
     "write_exr",
 ]

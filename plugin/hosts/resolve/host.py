@@ -103,7 +103,13 @@ class ResolveHost(Host):
             pool.DeleteClips([item])
             raise HostError(f"Resolve could not place {generated.pattern} on video track {track} "
                             f"at frame {record}")
-        return f"placed {item.GetName()} on video track {track} at frame {record}"
+        message = f"placed {item.GetName()} on video track {track} at frame {record}"
+        before, after = generated.handles
+        if before or after:     # the published edit places them; here the editor trims them in
+            message += (f"; the {before} frame(s) before it and {after} after are the clips' own handle "
+                        f"frames, not placed here: trim the clip before it {before} frame(s) later and "
+                        f"the clip after it {after} frame(s) earlier to play them")
+        return message
 
     @contextlib.contextmanager
     def preserved(self) -> Iterator[None]:

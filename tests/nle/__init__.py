@@ -1,0 +1,1 @@
+"""Helpers that put an edit into a real editing engine for the tests (:mod:`.mlt`: MLT's ``melt``)."""
