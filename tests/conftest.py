@@ -28,3 +28,19 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture
+def edl_writer_fails(monkeypatch):
+    """OpenTimelineIO's EDL adapter (cmx_3600) fails to write, with "no room on the tape"; every other
+    adapter writes as usual."""
+    import opentimelineio as otio
+
+    real = otio.adapters.write_to_file
+
+    def failing(timeline, filepath, adapter_name=None, **kwargs):
+        if adapter_name == "cmx_3600":
+            raise ValueError("no room on the tape")
+        return real(timeline, filepath, adapter_name=adapter_name, **kwargs)
+
+    monkeypatch.setattr(otio.adapters, "write_to_file", failing)

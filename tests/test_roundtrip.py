@@ -505,17 +505,9 @@ def test_an_edl_input_in_replace_mode_exports_without_a_note(tmp_path):
     assert notes == [] and (tmp_path / "cut.shotfill.edl").is_file()
 
 
-def test_an_export_the_adapter_cannot_write_leaves_the_otio_and_says_why(tmp_path, monkeypatch):
+def test_an_export_the_adapter_cannot_write_leaves_the_otio_and_says_why(tmp_path, edl_writer_fails):
     edit = tmp_path / "cut.edl"
     edit.write_text(EDL)
-    real = otio.adapters.write_to_file
-
-    def failing(timeline, filepath, adapter_name=None, **kwargs):
-        if adapter_name == "cmx_3600":
-            raise ValueError("no room on the tape")
-        return real(timeline, filepath, adapter_name=adapter_name, **kwargs)
-
-    monkeypatch.setattr(otio.adapters, "write_to_file", failing)
     notes = []
     out = tl.write_back(edit, tl.load_edit(edit), [placement(folder=tmp_path / "r")], mode="replace",
                         warnings=notes)

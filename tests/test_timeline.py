@@ -625,16 +625,8 @@ def test_export_to_edl_flattens_the_result_tracks(tmp_path):
     assert [c.name for c in exported.tracks[0] if isinstance(c, otio.schema.Clip)] == ["a", "V1.gap1", "b"]
 
 
-def test_an_asked_for_export_that_fails_leaves_no_files(tmp_path, monkeypatch):
+def test_an_asked_for_export_that_fails_leaves_no_files(tmp_path, edl_writer_fails):
     path = save(bridge_edit(), tmp_path)
-    real = otio.adapters.write_to_file
-
-    def failing(timeline, filepath, adapter_name=None, **kwargs):
-        if adapter_name == "cmx_3600":
-            raise ValueError("no room on the tape")
-        return real(timeline, filepath, adapter_name=adapter_name, **kwargs)
-
-    monkeypatch.setattr(otio.adapters, "write_to_file", failing)
     with pytest.raises(TimelineError, match="cut.shotfill.edl: the cmx_3600 adapter could not write it: no room"):
         tl.write_back(path, tl.load_edit(path), [placement()], export_format="edl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio"]

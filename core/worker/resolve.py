@@ -84,7 +84,7 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
         context = engine.context_frames if engine is not None else declared_context(spec.engine)
     warnings: list[str] = []
     if spec.edit is not None:
-        job = _resolve_edit_target(spec, None, context, warnings)
+        job = _resolve_edit_target(spec, context, warnings)
     else:
         job = _resolve_media(spec, context, warnings)
 
@@ -130,12 +130,12 @@ def _resolve_media(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
             raise InputError(f"mask {spec.mask.path}: no mask for frame {missing[0]} of {spec.source.path}"
                              f" (mask frames {mask_source.frames[0]}-{mask_source.frames[-1]})")
         plan = FramePlan.fill(_span(a), first_output_frame=first)
-    return _finish(spec, None, plan, sources, mask_source, warnings,
+    return _finish(spec, plan, sources, mask_source, warnings,
                    name=spec.output.name or _default_name(spec.source.path, kind),
                    rate=float(a.rate) if a.rate else None)
 
 
-def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: list) -> ResolvedJob:
+def _resolve_edit_target(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
     """A job on an edit target: its clips' media (handles included) as sources, the frames the
     handles leave to generate, numbered by :func:`edit_first_frame`, and where they go.
 
@@ -249,7 +249,7 @@ def _resolve_edit_target(spec: JobSpec, engine: Engine, context: int, warnings: 
         plan = FramePlan.fill(_span(sources["a"]))
         record_start = target.record_range.start_time
 
-    job = _finish(spec, engine, plan, sources, mask_source, warnings,
+    job = _finish(spec, plan, sources, mask_source, warnings,
                   name=spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}"),
                   rate=target.rate, timeline=timeline, target=target, record_start=record_start)
     job.handles = handles
@@ -263,7 +263,7 @@ def edit_first_frame(spec: JobSpec) -> int:
     return spec.output.start_frame if spec.output.start_frame is not None else EDIT_FIRST_FRAME
 
 
-def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, timeline=None,
+def _finish(spec, plan, sources, mask_source, warnings, *, name, rate, timeline=None,
             target=None, record_start=None) -> ResolvedJob:
     """Colour spaces, sizes and output folder: the parts every kind of job shares. The engine is
     built after (``engine`` is None here unless one was given)."""
@@ -293,7 +293,7 @@ def _finish(spec, engine, plan, sources, mask_source, warnings, *, name, rate, t
     claim = claim_output(out_dir, name, spec.id, frames, if_exists=spec.output.if_exists,
                          padding=spec.output.padding, about=f"engine '{spec.engine}', seed {spec.seed}")
     warnings.extend(claim.warnings)
-    return ResolvedJob(spec=spec, engine=engine, plan=plan, sources=sources, mask_source=mask_source,
+    return ResolvedJob(spec=spec, engine=None, plan=plan, sources=sources, mask_source=mask_source,
                        source_spaces=spaces, output_space=output_space, out_dir=out_dir, name=claim.name,
                        width=a.width, height=a.height, timeline=timeline, target=target,
                        record_start=record_start, rate=rate, warnings=warnings, replaces=claim.replaces)
