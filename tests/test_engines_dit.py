@@ -14,7 +14,7 @@ from shotfill.engines.dit.pipeline import ShotfillDiTPipeline, ShotfillDiTPipeli
 from shotfill.engines.working import add_plate_detail, plan_windows, working_size
 from shotfill.errors import CancelledError, EngineUnavailableError, InputError
 from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
-from shotfill.plan import FramePlan
+from shotfill.plan import FramePlan, TaskKind
 from shotfill.training import export_checkpoint
 
 HEIGHT, WIDTH = 48, 80  # plate; the tests' working size (64) makes the model run at 32 x 64
@@ -542,3 +542,54 @@ def test_the_models_change_switch_is_checked(tiny_model):
     with pytest.raises(InputError, match="model_change: false keeps the first guess"):
         DiTEngine(model=tiny_model, strength=1.0, model_change=False)
     assert get_engine("dit", model=tiny_model, strength=0.5, model_change=False).model_change is False
+
+
+def _with_manifest_sampling(model: str, folder, **sampling) -> str:
+    """A copy of the checkpoint ``model`` in ``folder`` whose manifest's sampling has ``sampling`` added."""
+    import shutil
+
+    shutil.copytree(model, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sampling"].update(sampling)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return str(folder)
+
+
+def test_a_manifest_keeps_the_first_guess_on_the_tasks_it_names(tiny_model, tmp_path, monkeypatch):
+    model = _with_manifest_sampling(tiny_model, tmp_path / "keeps", keep_guess_for=["fill"])
+    options = dict(model=model, working_size=64, window=6, overlap=2, strength=0.3, steps=1, output="correction")
+    keeps = DiTEngine(**options)
+    fill, bridge = PLANS["fill"], PLANS["bridge"]
+    with_model = DiTEngine(**options, model_change=True).generate(fill, *window_of(fill), seed=0)
+    off = DiTEngine(**options, model_change=False).generate(fill, *window_of(fill), seed=0)
+    bridged = keeps.generate(bridge, *window_of(bridge), seed=0)
+    assert bridged.info["sampling"]["model_change"] is True and bridged.info["sampling"]["model_change_from"] == "default"
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the VAE or the transformer ran on a task that keeps its first guess")
+
+    monkeypatch.setattr(ShotfillDiTPipeline, "__call__", no_model)
+    monkeypatch.setattr(ShotfillDiTPipeline, "encode_pictures", no_model)
+    monkeypatch.setattr(ShotfillDiTPipeline, "decode_latents", no_model)
+    kept = keeps.generate(fill, *window_of(fill), seed=0)
+    np.testing.assert_array_equal(kept.frames, off.frames)          # the model-off reference, bit for bit
+    np.testing.assert_array_equal(kept.confidence, off.confidence)
+    assert kept.methods == off.methods
+    assert not np.array_equal(kept.frames, with_model.frames)       # the option still switches the model on
+    assert kept.info["sampling"]["model_change"] is False
+    assert kept.info["sampling"]["model_change_from"] == "manifest: keep_guess_for fill"
+    assert keeps.uses_model(TaskKind.FILL) == (False, "manifest: keep_guess_for fill")
+    assert DiTEngine(**options, model_change=True).uses_model(TaskKind.FILL) == (True, "option")
+
+
+@pytest.mark.parametrize("kinds", [["fills"], "fill", [1]])
+def test_a_manifests_keep_guess_for_is_checked(tiny_model, tmp_path, kinds):
+    model = _with_manifest_sampling(tiny_model, tmp_path / "bad", keep_guess_for=kinds)
+    with pytest.raises(EngineUnavailableError, match="keep_guess_for must be a list of task kinds"):
+        DiTEngine(model=model, strength=0.3)
+
+
+def test_the_shipped_manifest_keeps_the_first_guess_on_fill_only():
+    engine = DiTEngine()
+    assert engine.keep_guess_for == {"fill"} and engine.model_change is None
+    assert [engine.uses_model(kind)[0] for kind in TaskKind] == [True, True, True, False]

@@ -251,3 +251,22 @@ def test_export_refuses_sampling_defaults_the_engine_would_refuse(tmp_path):
         with pytest.raises(InputError, match=f"export: {field}"):
             export_checkpoint(tmp_path / "ckpt", tmp_path / "out", torch.float32, **kwargs)
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_export_records_the_tasks_that_keep_their_first_guess(tmp_path):
+    from shotfill.models import ShotfillTransformer3DModel, ShotfillVAE
+
+    torch.manual_seed(0)
+    ShotfillVAE(**PRESETS["tiny"].vae_config).save_pretrained(tmp_path / "ckpt" / "vae")
+    ShotfillTransformer3DModel.from_preset("tiny").save_pretrained(tmp_path / "ckpt" / "transformer")
+    assert train("export", str(tmp_path / "ckpt"), "--out", str(tmp_path / "out"), "--strength", "0.2",
+                 "--steps", "1", "--output", "correction", "--keep-guess-for", "fill") == 0
+    sampling = json.loads((tmp_path / "out" / "manifest.json").read_text())["sampling"]
+    assert sampling["keep_guess_for"] == ["fill"]
+    from shotfill.engines.dit.engine import DiTEngine
+    assert DiTEngine(model=str(tmp_path / "out")).keep_guess_for == {"fill"}
+    for kinds, strength in ((("fills",), 0.2), (("fill",), 1.0)):
+        with pytest.raises(InputError, match="export: --keep-guess-for"):
+            export_checkpoint(tmp_path / "ckpt", tmp_path / "bad", torch.float32, strength=strength,
+                              keep_guess_for=kinds)
+    assert not (tmp_path / "bad").exists()

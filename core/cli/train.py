@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             sub.add_argument("--refine-share", type=float,
                              help="share of samples that learn to refine the flow engine's result "
                                   "(default: the preset's)")
+            sub.add_argument("--attention", choices=("full", "factorised"),
+                             help="the transformer's attention (default: the preset's, or --init's model's; "
+                                  "a full-attention model to fine-tune is converted, weights kept)")
     export = commands.add_parser("export", help="write a checkpoint in the shipped form, with a manifest")
     export.add_argument("checkpoint")
     export.add_argument("--out", required=True)
@@ -57,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--samples", type=int, default=1, help="the dit engine's default samples (their mean is kept)")
     export.add_argument("--output", default="picture", choices=("picture", "correction"),
                         help="the dit engine's default output: the model's picture, or the flow result corrected by it")
+    export.add_argument("--keep-guess-for", nargs="+", default=(), metavar="TASK",
+                        help="task kinds (extend_forward, extend_backward, bridge, fill) on which the dit engine "
+                             "keeps its first guess by default: where the model's change was measured to lose")
 
 
 def cmd_train(args) -> int:
@@ -75,7 +81,8 @@ def cmd_train(args) -> int:
         check_out_folder(args.out, "--out")          # a file there: exit 2 naming it, before any work
         if args.part == "export":
             manifest = export_checkpoint(Path(args.checkpoint), Path(args.out), getattr(torch, args.dtype),
-                                         args.model_id, args.strength, args.samples, args.output, args.steps)
+                                         args.model_id, args.strength, args.samples, args.output, args.steps,
+                                         tuple(args.keep_guess_for))
             log(f"exported {len(manifest['files'])} weight files to {args.out}")
             return 0
         if args.resume and args.init:

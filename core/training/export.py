@@ -16,6 +16,7 @@ import torch
 from ..engines.dit.engine import MANIFEST, check_sampling
 from ..engines.dit.pipeline import ShotfillDiTPipeline, default_scheduler
 from ..errors import InputError
+from ..plan import TaskKind
 from ..models import ShotfillTransformer3DModel, ShotfillVAE
 
 
@@ -25,7 +26,7 @@ DEFAULT_STEPS = 10
 
 def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id: str = "shotfill-dit",
                       strength: float = 1.0, samples: int = 1, output: str = "picture",
-                      steps: int = DEFAULT_STEPS) -> dict:
+                      steps: int = DEFAULT_STEPS, keep_guess_for: tuple[str, ...] = ()) -> dict:
     """Write the shipped form of a checkpoint: the pipeline's folder, both parts in ``dtype``, and a manifest.
 
     The pipeline's folder is ``model_index.json``, ``vae/``, ``transformer/`` and ``scheduler/``
@@ -34,7 +35,9 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
     weight file, which the engine checks at load, and how to sample it: ``strength`` (the noise
     level sampling starts from) and ``steps`` (the denoising steps from there to 0), the ``dit``
     engine's defaults for this model, measured with ``shotfill eval``, and ``samples`` and
-    ``output`` (the engine's options of those names). Together with the scheduler's config they are
+    ``output`` (the engine's options of those names), and ``keep_guess_for``: the task kinds on which
+    the engine keeps its first guess unless told otherwise (where the model's change was measured to
+    lose; its ``model_change`` option). Together with the scheduler's config they are
     the whole schedule: ``steps`` levels evenly spaced from ``strength`` down to, not including, 0.
 
     ``checkpoint`` is a training checkpoint (its ``<part>_state.json`` give the training steps) or
@@ -42,6 +45,10 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
     checkpoint can be exported again with new sampling defaults, its weights unchanged.
     """
     strength, steps, samples, output = check_sampling(strength, steps, samples, output, where="export:")
+    kinds = {kind.value for kind in TaskKind}
+    if any(kind not in kinds for kind in keep_guess_for) or (keep_guess_for and strength >= 1):
+        raise InputError(f"export: --keep-guess-for takes task kinds ({', '.join(sorted(kinds))}) and a strength "
+                         f"below 1 (a first guess to keep), got {list(keep_guess_for)} at strength {strength}")
     parts = {}
     for part, cls in (("vae", ShotfillVAE), ("transformer", ShotfillTransformer3DModel)):
         if not (checkpoint / part / "config.json").is_file():
@@ -58,7 +65,8 @@ def export_checkpoint(checkpoint: Path, out: Path, dtype: torch.dtype, model_id:
         except (OSError, ValueError, TypeError, AttributeError) as e:
             raise InputError(f"export: {checkpoint / MANIFEST} is not a readable manifest ({e})") from None
     manifest = {"model": model_id, "dtype": str(dtype).removeprefix("torch."), "training_steps": trained,
-                "sampling": {"strength": strength, "steps": steps, "samples": samples, "output": output.value},
+                "sampling": {"strength": strength, "steps": steps, "samples": samples, "output": output.value,
+                             **({"keep_guess_for": sorted(set(keep_guess_for))} if keep_guess_for else {})},
                 "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -158,7 +158,7 @@ class DiTEngine(Engine):
     def __init__(self, model: str | Path | None = None, working_size: int = 256, steps: int | None = None,
                  window: int = 16, overlap: int = 4, detail: bool = True, detail_scale: float = 2.0,
                  strength: float | None = None, samples: int | None = None, output: str | DiTOutput | None = None,
-                 model_change: bool = True):
+                 model_change: bool | None = None):
         whole_option("working_size", working_size, 1)
         whole_option("window", window, 2)
         whole_option("overlap", overlap, 1)
@@ -178,12 +178,15 @@ class DiTEngine(Engine):
         self.strength, self.steps, self.samples, self.output = check_sampling(
             strength, steps, sampling.get("samples", 1) if samples is None else samples,
             sampling.get("output", DiTOutput.PICTURE.value) if output is None else output)
-        if not isinstance(model_change, bool):
+        if model_change is not None and not isinstance(model_change, bool):
             raise InputError(f"engine option model_change: expected true or false, got {model_change!r}")
-        if not model_change and self.strength >= 1:
+        if model_change is False and self.strength >= 1:
             raise InputError("engine option model_change: false keeps the first guess, so it needs a strength "
                              "below 1 (from noise there is no guess to keep)")
         self.model_change = model_change
+        #: the tasks on which the checkpoint keeps its first guess when ``model_change`` is not given
+        #: (the manifest's ``sampling.keep_guess_for``: where the model's change was measured to lose)
+        self.keep_guess_for = _keep_guess_for(sampling.get("keep_guess_for", []), self.model_dir, self.strength)
         self.working_size, self.window, self.overlap, self.detail = working_size, window, overlap, bool(detail)
         self.pipeline = ShotfillDiTPipeline.from_pretrained(self.model_dir, dtype=torch.float32)
         self.vae, self.transformer = self.pipeline.vae, self.pipeline.transformer
@@ -213,6 +216,7 @@ class DiTEngine(Engine):
         info: dict = {"prompt": "ignored: the model has no text conditioning"} if prompt else {}
         reverse = plan.kind is TaskKind.EXTEND_BACKWARD  # extending backward is extending forward, time reversed
         correcting = self.output is DiTOutput.CORRECTION
+        model_change, model_change_from = self.uses_model(plan.kind)
 
         # 1. Working size
         start = time.monotonic()
@@ -228,6 +232,8 @@ class DiTEngine(Engine):
             start = time.monotonic()
             flow = plate_flow(plan, frames, masks, cancel)
             timings["flow"] = time.monotonic() - start
+        if correcting and not model_change:  # the first guess is the result: no model, no VAE to run
+            return self._first_guess(plan, masks, flow, small_masks, info, timings, model_change_from, progress)
 
         # 3. Encode the plate and the guess
         start = time.monotonic()
@@ -248,7 +254,7 @@ class DiTEngine(Engine):
         info["windows"] = [list(w) for w in windows]
         real_context = small[plan.known_positions] if plan.kind is not TaskKind.FILL else None
         decoded, change = self._denoise_windows(windows, pictures, latents, latent_mask, prior, real_context,
-                                                correcting, seed, timings, progress, cancel)
+                                                correcting, model_change, seed, timings, progress, cancel)
         if reverse:
             decoded = decoded.flip(2)
             change = None if change is None else change.flip(2)
@@ -268,9 +274,37 @@ class DiTEngine(Engine):
         timings["detail"] = time.monotonic() - start
         progress(1.0, "done")
 
+        return self._result(plan, masks, flow, result, confidence, methods, info, timings, model_change,
+                            model_change_from)
+
+    def uses_model(self, kind: TaskKind) -> tuple[bool, str]:
+        """Whether the model's change is applied on a task of this kind, and what decided it: the
+        ``model_change`` option when given, else the manifest's ``sampling.keep_guess_for``."""
+        if self.model_change is not None:
+            return self.model_change, "option"
+        if kind.value in self.keep_guess_for:
+            return False, f"manifest: keep_guess_for {kind.value}"
+        return True, "default"
+
+    def _first_guess(self, plan: FramePlan, masks: np.ndarray, flow: PlateFlow, small_masks: np.ndarray,
+                     info: dict, timings: dict, model_change_from: str, progress: ProgressFn) -> EngineResult:
+        """The result with the model's change left out of a correction: the first guess itself, taken
+        through the same composition as a change of zero (so it equals the model-off reference bit for bit)."""
+        start = time.monotonic()
+        zero = torch.zeros((1, 3, len(plan), *small_masks.shape[1:3]))
+        result, info["correction"] = _corrected(plan, flow, zero, small_masks, masks)
+        confidence, methods = self._trust(plan, masks, flow, result)
+        timings["detail"] = time.monotonic() - start
+        progress(1.0, "done: the first guess (the model's change is left out on this task)")
+        return self._result(plan, masks, flow, result, confidence, methods, info, timings, False, model_change_from)
+
+    def _result(self, plan: FramePlan, masks: np.ndarray, flow: PlateFlow | None, result: np.ndarray,
+                confidence: np.ndarray, methods, info: dict, timings: dict, model_change: bool,
+                model_change_from: str) -> EngineResult:
         info["sampling"] = {"strength": self.strength, "steps": self.steps, "steps_from": self.steps_from,
                             "sigmas": [round(v, 6) for v in denoising_sigmas(self.steps, self.strength)],
-                            "samples": self.samples, "output": self.output.value, "model_change": self.model_change}
+                            "samples": self.samples, "output": self.output.value, "model_change": model_change,
+                            "model_change_from": model_change_from}
         generated = masks > 0
         info["trust"] = round(float(confidence[generated].mean(dtype=np.float64)), 4) if generated.any() else 1.0
         info["timings"] = {stage: round(timings[stage], 3) for stage in STAGES if stage in timings}
@@ -327,7 +361,7 @@ class DiTEngine(Engine):
 
     def _denoise_windows(self, windows: list[tuple[int, int]], pictures: torch.Tensor, latents: torch.Tensor,
                          latent_mask: torch.Tensor, prior: torch.Tensor | None, real_context: np.ndarray | None,
-                         correcting: bool, seed: int, timings: dict, progress: ProgressFn,
+                         correcting: bool, model_change: bool, seed: int, timings: dict, progress: ProgressFn,
                          cancel: Optional[CancelFn]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the pipeline on each window in turn (``latents`` are filled in place); return the decoded
         pictures ``(1, 3, T, h, w)`` and, when ``correcting``, the model's change to the decoded guess."""
@@ -348,7 +382,7 @@ class DiTEngine(Engine):
 
             start = time.monotonic()
             window_mask = todo[:, :, span]
-            if not self.model_change:  # the model left out: the guess where generated
+            if not model_change:  # the model left out: the guess where generated
                 check_cancel(cancel)
                 latents[:, :, span] = torch.where(window_mask > 0, prior[:, :, span], latents[:, :, span])
                 if correcting:  # its change is 0 (``change`` stays zeros): nothing to decode
@@ -376,6 +410,18 @@ class DiTEngine(Engine):
             todo[:, :, new] = 0
             timings["decode"] += time.monotonic() - start
         return decoded, change
+
+
+def _keep_guess_for(kinds, folder: Path, strength: float) -> frozenset:
+    """The manifest's ``sampling.keep_guess_for``: task kinds (:class:`~shotfill.plan.TaskKind` values)."""
+    known = {kind.value for kind in TaskKind}
+    if not isinstance(kinds, list) or not all(isinstance(k, str) and k in known for k in kinds):
+        raise EngineUnavailableError(f"{folder / MANIFEST}: sampling.keep_guess_for must be a list of task kinds "
+                                     f"({', '.join(sorted(known))}), got {kinds!r}")
+    if kinds and strength >= 1:
+        raise EngineUnavailableError(f"{folder / MANIFEST}: sampling.keep_guess_for keeps the first guess, which "
+                                     "a strength of 1 (pure noise) does not have")
+    return frozenset(kinds)
 
 
 def check_strength(strength, where: str = "engine option") -> float:
