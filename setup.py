@@ -46,7 +46,7 @@ setup(
                        "accelerate==1.15.0"],
         "panel": ["PySide6-Essentials==6.11.3"],  # 6.12.0 leaks references to None on Python 3.11 and aborts
         "farm": ["openjd-cli==0.8.*", "PyYAML>=6"],
-        "test": ["pytest>=8", "pytest-qt==4.5.0"],
+        "test": ["pytest>=8", "pytest-qt==4.5.0", "hypothesis>=6.100"],
     },
     entry_points={
         "console_scripts": [

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ WRITE_MODES = ("track", "replace")
 #: wrote: refuse (exit 2, naming that job), overwrite them (and remove that job's other frames of the
 #: name), or write a new version beside them (``NAME_v2``, ``NAME_v3``...: the first free name)
 IF_EXISTS = ("refuse", "overwrite", "version")
+#: the largest job file we read, in bytes: a job spec is a few hundred bytes, and the bound keeps a
+#: runaway or hostile file from taking the worker's memory (it is refused before it is read)
+MAX_SPEC_BYTES = 4 << 20
+#: the longest output name stem, in bytes of UTF-8: frame number, suffix, a ``_v2`` and the writer's
+#: temporary-file decoration still fit in a file name (255 bytes)
+MAX_NAME_LENGTH = 200
+#: characters an output name may not hold: path separators of either system, NUL and what Windows
+#: file names refuse (``:`` would name a drive or a stream there)
+_NAME_FORBIDDEN = frozenset('/\\:*?"<>|') | {chr(c) for c in range(32)} | {"\x7f"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +89,7 @@ class SourceSpec:
         path = d.get("path")
         if not isinstance(path, str) or not path:
             raise JobSpecError(f"{field}.path", "must be a non-empty string")
+        _check_path(path, f"{field}.path")
         fr = d.get("frame_range")
         if fr is not None:
             if (not isinstance(fr, (list, tuple)) or len(fr) != 2
@@ -125,6 +136,7 @@ class EditSpec:
         for k in ("path", "target"):
             if not isinstance(d.get(k), str) or not d[k]:
                 raise JobSpecError(f"{field}.{k}", "must be a non-empty string")
+        _check_path(d["path"], f"{field}.path")
         mode = d.get("write_mode", "track")
         if mode not in WRITE_MODES:
             raise JobSpecError(f"{field}.write_mode", f"must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
@@ -141,6 +153,8 @@ class EditSpec:
         search = d.get("search_paths", [])
         if not isinstance(search, list) or not all(isinstance(p, str) and p for p in search):
             raise JobSpecError(f"{field}.search_paths", f"must be a list of folder paths, got {search!r}")
+        for p in search:
+            _check_path(p, f"{field}.search_paths")
         return cls(path=d["path"], target=d["target"], rate=rate, write_mode=mode,
                    export=d.get("export"), write_timeline=bool(d.get("write_timeline", True)),
                    colourspace=space, timeline=timeline, search_paths=tuple(search))
@@ -174,6 +188,7 @@ class OutputSpec:
         _no_unknown(d, {f.name for f in dataclasses.fields(cls)}, field)
         if not isinstance(d.get("dir"), str) or not d["dir"]:
             raise JobSpecError(f"{field}.dir", "must be a non-empty string")
+        _check_path(d["dir"], f"{field}.dir")
         comp = str(d.get("compression", "zip")).lower()
         if comp not in COMPRESSIONS:
             raise JobSpecError(f"{field}.compression", f"must be one of {', '.join(COMPRESSIONS)}, got {comp!r}")
@@ -181,8 +196,8 @@ class OutputSpec:
         if not isinstance(padding, int) or isinstance(padding, bool) or not 1 <= padding <= 10:
             raise JobSpecError(f"{field}.padding", f"must be a whole number 1..10, got {padding!r}")
         name = d.get("name")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name or "\\" in name):
-            raise JobSpecError(f"{field}.name", f"must be a plain file name stem, got {name!r}")
+        if name is not None:
+            _check_name(name, f"{field}.name")
         start = d.get("start_frame")
         if start is not None and (not isinstance(start, int) or isinstance(start, bool) or start < 0):
             raise JobSpecError(f"{field}.start_frame", f"must be a whole number 0 or more, got {start!r}")
@@ -253,15 +268,34 @@ class JobSpec:
 
     @classmethod
     def load(cls, path) -> "JobSpec":
+        """Read a job file. Refused before parsing: a file that is empty or larger than
+        :data:`MAX_SPEC_BYTES`; then JSON that is invalid, not UTF-8 or nested too deep."""
         path = Path(path)
         try:
-            text = path.read_text()
+            size = path.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise JobSpecError("(file)", f"job file {path} is {size} bytes, more than the {MAX_SPEC_BYTES} "
+                                             "a job may be: not a job spec")
+            with open(path, "rb") as stream:
+                raw = stream.read(MAX_SPEC_BYTES + 1)
         except OSError as e:
-            raise JobSpecError("(file)", f"cannot read job file {path}: {e.strerror}") from None
+            raise JobSpecError("(file)", f"cannot read job file {path}: {e.strerror or e}") from None
+        if len(raw) > MAX_SPEC_BYTES:      # it grew while we looked
+            raise JobSpecError("(file)", f"job file {path} is more than the {MAX_SPEC_BYTES} bytes a job may be")
+        if not raw.strip():
+            raise JobSpecError("(file)", f"job file {path} is empty ({len(raw)} bytes)")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise JobSpecError("(file)", f"{path} is not UTF-8 text (byte {e.start})") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise JobSpecError("(file)", f"{path} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        except RecursionError:
+            raise JobSpecError("(file)", f"{path} is nested too deep to be a job spec") from None
+        except ValueError as e:           # an integer of more than 4300 digits, for one
+            raise JobSpecError("(file)", f"{path} is not a job spec: {e}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -334,6 +368,33 @@ def migrate(d: dict) -> dict:
         raise JobSpecError("version", f"{version} is not a shotfill job version")
     d["version"] = JOB_VERSION
     return d
+
+
+def _check_name(name: Any, field: str) -> None:
+    """An output name is one plain, readable file name stem: never a path, never hidden."""
+    if not isinstance(name, str) or not name.strip():
+        raise JobSpecError(field, f"must be a plain file name stem, got {name!r}")
+    bad = sorted(set(name) & _NAME_FORBIDDEN)
+    if bad:
+        raise JobSpecError(field, f"must be a plain file name stem (no {' '.join(map(repr, bad))}), got {name!r}")
+    if name.startswith(".") or name != name.strip() or name.endswith("."):
+        raise JobSpecError(field, f"must not start with '.', end with '.' or a space, or start with a space "
+                                  f"(a hidden or unreadable file name), got {name!r}")
+    _check_path(name, field)
+    if len(name.encode("utf-8")) > MAX_NAME_LENGTH:
+        raise JobSpecError(field, f"is {len(name.encode('utf-8'))} bytes long, more than the "
+                                  f"{MAX_NAME_LENGTH} a file name stem may be")
+
+
+def _check_path(path: str, field: str) -> None:
+    """A path the file system can be asked about: no NUL byte, text that encodes."""
+    if "\0" in path:
+        raise JobSpecError(field, f"holds a NUL character, which no file name can: {path!r}")
+    try:
+        os.fsencode(path)
+        path.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        raise JobSpecError(field, f"is not valid Unicode text: {path!r}") from None
 
 
 def _no_unknown(d: dict, known: set, field: str | None) -> None:

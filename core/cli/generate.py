@@ -227,7 +227,7 @@ def _spec_from_args(args, task: str, extra: dict):
     d = {"task": task, "engine": args.engine, "seed": args.seed, "prompt": args.prompt or "",
          "engine_options": engine_options(args),
          "output": {"dir": args.out, "compression": args.compression, "preview": not args.no_preview}}
-    if args.name:
+    if args.name is not None:          # --name "" is refused by the spec, not ignored
         d["output"]["name"] = args.name
     if args.start_frame is not None:
         d["output"]["start_frame"] = args.start_frame

@@ -143,6 +143,7 @@ def _plan_row(t, why) -> tuple[str, ...]:
     if t.clip_b is not None:
         clips += f" -> {t.clip_b.clip_name}"
     notes = ([] if d.get("ready", True) else ["media offline"]) + ([f"IMPLAUSIBLE: {why}"] if why else [])
+    notes += [f"media damaged: {reason}" for reason in d.get("damaged") or []]
     if notes:
         clips += "  (" + "; ".join(notes) + ")"
     return (t.id, t.kind.value, where, adds, handle_text, generated, clips)

@@ -21,6 +21,19 @@ DEFAULT_EDL_RATE = 24.0
 #: Rates suggested when an EDL's timecodes count past the rate it was read at.
 COMMON_EDL_RATES = (25.0, 30.0, 50.0, 60.0)
 
+#: The largest edit we read, in bytes (an .otioz/.otiod: its content.otio, uncompressed). A feature
+#: film's edit is a few MB; the bound keeps a runaway or hostile file from taking the machine's memory.
+MAX_EDIT_BYTES = 256 << 20
+#: The deepest nesting of JSON arrays and objects an .otio may hold. Real edits nest 8-20 deep;
+#: OpenTimelineIO's JSON reader recurses and crashes the interpreter (a stack overflow) on a file
+#: nested about 100,000 deep, so the depth is checked before the file reaches it.
+MAX_EDIT_DEPTH = 1000
+#: adapters that read an edit's whole file as text or JSON (an AAF is read in place, in pieces)
+_WHOLE_FILE_ADAPTERS = frozenset({"otio_json", "otioz", "otiod", "cmx_3600", "fcp_xml", "fcpx_xml", "ale",
+                                  "xges", "kdenlive", "maya_sequencer", "hls_playlist"})
+#: a JSON string (with its escapes): brackets inside one do not nest
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
 
 def load_edit(path, *, rate: float | None = None, timeline: str | int | None = None,
               search_paths=(), relinked: list | None = None) -> otio.schema.Timeline:
@@ -56,6 +69,7 @@ def load_edit(path, *, rate: float | None = None, timeline: str | int | None = N
     except otio.exceptions.NoKnownAdapterForExtensionError:
         raise TimelineError(f"{path}: no OpenTimelineIO adapter here reads '{path.suffix}' files "
                             f"(installed ones read {', '.join(_readable_suffixes())})") from None
+    _check_edit_file(path, adapter.name)
     arguments = {}
     if adapter.name == "cmx_3600":
         rate = DEFAULT_EDL_RATE if rate is None else rate
@@ -81,6 +95,73 @@ def load_edit(path, *, rate: float | None = None, timeline: str | int | None = N
         if relinked is not None:
             relinked.extend(report)
     return chosen
+
+
+def _check_edit_file(path: Path, adapter: str) -> None:
+    """Refuse, before an adapter reads it, an edit that is empty, larger than
+    :data:`MAX_EDIT_BYTES`, or (OTIO JSON) nested deeper than :data:`MAX_EDIT_DEPTH`."""
+    if adapter not in _WHOLE_FILE_ADAPTERS:
+        return
+    if adapter == "otiod":
+        content = path / "content.otio"
+        if not content.is_file():
+            raise TimelineError(f"{path}: an .otiod bundle without its content.otio")
+        _check_otio_json(path, _bounded_bytes(path, content, content.stat().st_size))
+        return
+    if not path.is_file():
+        raise TimelineError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise TimelineError(f"{path}: the file is empty (0 bytes)")
+    if adapter == "otioz":
+        try:
+            with zipfile.ZipFile(path) as bundle:
+                info = bundle.getinfo("content.otio")
+                if info.file_size > MAX_EDIT_BYTES:
+                    raise _too_large(path, info.file_size, "its content.otio is")
+                with bundle.open(info) as member:
+                    data = member.read(MAX_EDIT_BYTES + 1)
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, NotImplementedError, RuntimeError) as err:
+            raise TimelineError(f"{path}: not a readable .otioz bundle ({_reason(err)})") from None
+        if len(data) > MAX_EDIT_BYTES:   # a directory entry that understates the size
+            raise _too_large(path, len(data), "its content.otio is over")
+        _check_otio_json(path, data)
+        return
+    data = _bounded_bytes(path, path, size)
+    if adapter == "otio_json":
+        _check_otio_json(path, data)
+
+
+def _too_large(path: Path, size: int, what: str = "the file is") -> TimelineError:
+    return TimelineError(f"{path}: {what} {size} bytes, more than the {MAX_EDIT_BYTES} ({MAX_EDIT_BYTES >> 20} MB) "
+                         "an edit may be")
+
+
+def _bounded_bytes(path: Path, file: Path, size: int) -> bytes:
+    if size > MAX_EDIT_BYTES:
+        raise _too_large(path, size)
+    try:
+        with open(file, "rb") as stream:
+            data = stream.read(MAX_EDIT_BYTES + 1)
+    except OSError as err:
+        raise TimelineError(f"{path}: cannot be read: {err.strerror}") from None
+    if len(data) > MAX_EDIT_BYTES:   # it grew while we looked
+        raise _too_large(path, len(data))
+    return data
+
+
+def _check_otio_json(path: Path, data: bytes) -> None:
+    """The nesting depth of OTIO JSON, strings left out, at most :data:`MAX_EDIT_DEPTH`."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, bytes(set(range(256)) - set(b"[]{}")))
+    if len(brackets) <= MAX_EDIT_DEPTH:
+        return
+    import numpy as np  # only for a file with many brackets: `shotfill plan` starts without it
+
+    steps = np.frombuffer(brackets, np.uint8)
+    depth = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1), dtype=np.int64)
+    if depth.max() > MAX_EDIT_DEPTH:
+        raise TimelineError(f"{path}: nested {int(depth.max())} levels deep, more than the {MAX_EDIT_DEPTH} "
+                            "an edit may be (edits nest about 10 deep): damaged or not an edit")
 
 
 def _readable_suffixes() -> list[str]:

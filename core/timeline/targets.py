@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 import re
 import urllib.parse
@@ -116,6 +117,15 @@ class ClipMedia:
         """Whether the file (for a sequence: the first frame the edit uses) is on disk."""
         return self.path is not None and Path(self.frame_path(self.source_first)).is_file()
 
+    def damage(self) -> list[str]:
+        """What is wrong with the EXR files at the ends of the frames the edit uses, as far as their
+        headers, chunk tables and chunk headers tell (pixels are decoded only when a job reads them): one
+        ``"file: reason"`` per damaged file; empty for sound files, other media and files not on disk."""
+        if self.path is None or self.media_kind not in (MediaKind.SEQUENCE, MediaKind.IMAGE):
+            return []
+        files = {self.frame_path(self.source_first), self.frame_path(self.source_last)}
+        return [reason for file in sorted(files) if (reason := _exr_damage(file)) is not None]
+
     def to_dict(self) -> dict:
         return {
             "clip_name": self.clip_name,
@@ -129,6 +139,7 @@ class ClipMedia:
             "handles_before": self.handles_before,
             "handles_after": self.handles_after,
             "exists": self.exists,
+            "damaged": self.damage(),
         }
 
 
@@ -161,6 +172,12 @@ class Target:
         """Whether every media file the target needs is on disk."""
         media = [m for m in (self.clip_a, self.clip_b, self.mask) if m is not None]
         return all(m.exists for m in media)
+
+    def damage(self) -> list[str]:
+        """``"file: reason"`` for each damaged EXR at the ends of the media the target reads (see
+        :meth:`ClipMedia.damage`): a job on the target would stop there with exit 2."""
+        media = [m for m in (self.clip_a, self.clip_b, self.mask) if m is not None]
+        return [reason for m in media for reason in m.damage()]
 
     @property
     def handle_frames(self) -> dict | None:
@@ -217,6 +234,7 @@ class Target:
             "handle_frames": self.handle_frames,
             "generated_frames": self.generated_frames,
             "ready": self.ready,
+            "damaged": self.damage(),
             "clip_a": self.clip_a.to_dict() if self.clip_a is not None else None,
             "clip_b": self.clip_b.to_dict() if self.clip_b is not None else None,
             "mask": self.mask.to_dict() if self.mask is not None else None,
@@ -477,6 +495,30 @@ def _linked_mask(clip: otio.schema.Clip, media: ClipMedia, edit_path: Path) -> C
     else:
         kind = _kind_of_file(path)
     return dataclasses.replace(media, path=path, media_kind=kind)
+
+
+def _exr_damage(file: str) -> str | None:
+    """The header or chunk-table damage of an EXR file on disk, else None (see :func:`_header_damage`)."""
+    if Path(file).suffix.lower() != ".exr":
+        return None
+    try:
+        stat = os.stat(file)
+    except (OSError, ValueError):
+        return None
+    return _header_damage(file, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_damage(file: str, size: int, mtime_ns: int) -> str | None:
+    """The verdict on ``file`` (as it was at ``size`` and ``mtime_ns``) of the bounded header parser,
+    the chunk tables and every chunk's own header, pixels not decoded: a copy that stopped short fails."""
+    from ..io.exr import check_exr
+
+    try:
+        check_exr(file, decode=False)
+    except MediaError as err:
+        return str(err)
+    return None
 
 
 def _timecode(time: RationalTime, rate: float) -> str | None:

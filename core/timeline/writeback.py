@@ -20,6 +20,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from ..errors import TimelineError
 from ..plan import TaskKind
 from .load import _reason
+from .paths import is_edit
 from .targets import (
     METADATA_KEY,
     _local_path,
@@ -163,7 +164,7 @@ def write_back(edit_path, timeline: otio.schema.Timeline, placements: list[Place
         raise TimelineError(f"unknown write-back mode {mode!r} (use {' or '.join(WRITE_MODES)})")
     if not placements:
         raise TimelineError(f"{edit_path}: nothing to write back (no placements)")
-    root, root_sha = _family(edit_path, timeline)
+    root, root_sha = _family(edit_path, timeline, notes)
     export, required = None, False
     if export_format is not None:
         export, required = _export_adapter(export_format), True
@@ -224,20 +225,27 @@ def _versions_of(timeline) -> list[str]:
     return [str(v) for v in versions]
 
 
-def _family(edit_path: Path, timeline) -> tuple[Path, str | None]:
+def _family(edit_path: Path, timeline, notes: list | None = None) -> tuple[Path, str | None]:
     """The edit whose versions these are, and its sha256 when they were made.
 
     An input shotfill wrote (``metadata["shotfill"]["based_on"]``) belongs to the edit it
-    was made from; any other input is its own.
+    was made from, when that is an edit on disk; any other input is its own. So the metadata of
+    a hostile or moved file cannot send the new version into a folder of its choosing beside a
+    file that is not an edit (``/etc/passwd``): it is written beside the input instead, with a note.
     """
     ours = _metadata_of(timeline)
     based_on = ours.get("based_on")
     if isinstance(based_on, str) and based_on:
-        root = Path(based_on)
-        if not root.is_absolute():
+        root = Path(based_on) if "\0" not in based_on else None
+        if root is not None and not root.is_absolute():
             root = edit_path.parent / root
-        sha = ours.get("based_on_sha256")
-        return Path(os.path.normpath(root)), sha if isinstance(sha, str) else None
+        root = Path(os.path.normpath(root)) if root is not None else None
+        if root is not None and is_edit(str(root)) and root.exists():
+            sha = ours.get("based_on_sha256")
+            return root, sha if isinstance(sha, str) else None
+        if notes is not None:
+            notes.append(f"{edit_path}: its metadata says it was made from {based_on!r}, which is not an edit "
+                         "on disk here: the new version is written beside it, as a version of it")
     return edit_path, _sha256(edit_path)
 
 
