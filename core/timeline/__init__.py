@@ -56,8 +56,9 @@ accumulate, and also written in the input's format (EDL, FCP 7 XML, FCPXML) wher
 an adapter can (see :func:`write_back`).
 
 One job per module: :mod:`.load` (reading an edit), :mod:`.targets` (targets and their clips'
-media), :mod:`.writeback` (placements, new versions, exports), :mod:`.publish` (finished job
-results onto a new version) and :mod:`.paths` (which paths are edits).
+media), :mod:`.writeback` (placements on a new version), :mod:`.versions` (which version a new one
+builds on, and its name), :mod:`.export` (media references, export formats, staged writes),
+:mod:`.publish` (finished job results onto a new version) and :mod:`.paths` (which paths are edits).
 """
 from __future__ import annotations
 
@@ -66,8 +67,9 @@ from .paths import EDIT_SUFFIXES, is_edit
 from .publish import publish
 from .targets import (IMAGE_SUFFIXES, MASK_REFERENCE_KEYS, METADATA_KEY, READABLE_KINDS, ClipMedia, MediaKind,
                       Target, bridge_handles, find_targets, is_result_track, result_target_id)
-from .writeback import (EXPORT_ALIASES, INPUT_FORMAT_EXPORTS, NO_IMAGE_SEQUENCES, WRITE_MODES, Placement,
-                        version_path, write_back)
+from .export import EXPORT_ALIASES, INPUT_FORMAT_EXPORTS, NO_IMAGE_SEQUENCES
+from .versions import version_path
+from .writeback import WRITE_MODES, Placement, write_back
 
 __all__ = [
     "COMMON_EDL_RATES",

@@ -245,6 +245,10 @@ class Target:
 
 #: The metadata key of everything shotfill writes on an edit.
 METADATA_KEY = "shotfill"
+#: ``clip.metadata["shotfill"]["role"]`` of the clips a placement puts on the edit: the generated
+#: sequence, and the real handle frames it continues.
+ROLE_GENERATED = "generated"
+ROLE_HANDLES = "handles"
 
 
 def result_target_id(item) -> str | None:

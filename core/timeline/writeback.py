@@ -5,11 +5,6 @@ input's own format (EDL, FCP 7 XML, FCPXML) where an adapter can write it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import itertools
-import os
-import re
-import tempfile
 import warnings as _warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,39 +14,20 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from ..errors import TimelineError
 from ..plan import TaskKind
-from .load import _reason
-from .paths import is_edit
+from .export import (INPUT_FORMAT_EXPORTS, export_adapter, mostly_relative, reference_media, write_explicit,
+                     write_next_version)
 from .targets import (
     METADATA_KEY,
-    _local_path,
+    ROLE_GENERATED,
+    ROLE_HANDLES,
     is_result_track,
     result_target_id,
     targets_with_sites,
 )
+from .versions import family, metadata_of, newest_version, relative_or_absolute, versions_of
 
 #: Write-back modes: a new track on top, or the bridged gap replaced in place.
 WRITE_MODES = ("track", "replace")
-
-#: Export formats by the names people use, mapped to OpenTimelineIO adapter names.
-EXPORT_ALIASES = {"edl": "cmx_3600", "xml": "fcp_xml", "fcpxml": "fcpx_xml", "aaf": "AAF"}
-
-#: The export a new version gets by default, by the suffix of the edit it came from: the input's
-#: own format, so the editor can open the result where the cut came from (the .otio is always written).
-INPUT_FORMAT_EXPORTS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml"}
-
-#: Adapters that cannot write an ``ImageSequenceReference``, and what happens instead.
-NO_IMAGE_SEQUENCES = {
-    "fcp_xml": "it has no image-sequence media: each sequence is written as a reference to its first frame file",
-    "fcpx_xml": "it has no image-sequence media: each sequence is written as a reference to its first frame file",
-    "AAF": "it only writes clips that came from an AAF (mob ids), not image sequences",
-}
-
-#: Of those, the ones shotfill writes anyway, each sequence referenced by its first frame file.
-FIRST_FRAME_EXPORTS = frozenset({"fcp_xml", "fcpx_xml"})
-
-#: ``clip.metadata["shotfill"]["role"]`` of the clips a placement puts on the edit.
-ROLE_GENERATED = "generated"
-ROLE_HANDLES = "handles"
 
 
 @dataclasses.dataclass
@@ -164,140 +140,44 @@ def write_back(edit_path, timeline: otio.schema.Timeline, placements: list[Place
         raise TimelineError(f"unknown write-back mode {mode!r} (use {' or '.join(WRITE_MODES)})")
     if not placements:
         raise TimelineError(f"{edit_path}: nothing to write back (no placements)")
-    root, root_sha = _family(edit_path, timeline, notes)
+    root, root_sha = family(edit_path, timeline, notes)
     export, required = None, False
     if export_format is not None:
-        export, required = _export_adapter(export_format), True
+        export, required = export_adapter(export_format), True
     elif root.suffix.lower() in INPUT_FORMAT_EXPORTS:
         export = otio.adapters.from_name(INPUT_FORMAT_EXPORTS[root.suffix.lower()])
 
     base_path, base = edit_path, timeline
     if out_path is None:
-        newest = _newest_version(root, root_sha, notes)
+        newest = newest_version(root, root_sha, notes)
         if newest is not None:
             base_path, base = newest
     result = base.clone()
     _place_all(result, placements, mode, base_path, edit_path)
-    relative = _mostly_relative(base, base_path.parent)
+    relative = mostly_relative(base, base_path.parent)
 
     def prepare(otio_path: Path) -> otio.schema.Timeline:
         final = result.clone()
-        _reference_media(final, base_path.parent.absolute(), otio_path.parent.absolute(), relative)
-        earlier = _versions_of(base) if base_path != root else []
+        reference_media(final, base_path.parent.absolute(), otio_path.parent.absolute(), relative)
+        earlier = versions_of(base) if base_path != root else []
         final.metadata[METADATA_KEY] = {
-            **_metadata_of(base),
-            "based_on": _relative_or_absolute(root, otio_path.parent),
+            **metadata_of(base),
+            "based_on": relative_or_absolute(root, otio_path.parent),
             "based_on_sha256": root_sha,
             "versions": [*earlier, otio_path.name],
         }
         return final
 
     if out_path is not None:
-        written = _write_explicit(prepare, Path(out_path), export, required, edit_path, notes)
+        written = write_explicit(prepare, Path(out_path), export, required, edit_path, notes)
     else:
-        written = _write_next_version(prepare, root, export, required, notes)
+        written = write_next_version(prepare, root, export, required, notes)
     if warnings is not None:
         warnings.extend(notes)
     else:
         for note in notes:
             _warnings.warn(note, stacklevel=2)
     return written
-
-
-def version_path(root: Path, version: int) -> Path:
-    """The ``version``-th version shotfill writes of the edit ``root``: ``cut.shotfill.otio``, ``cut.shotfill.v2.otio``..."""
-    tag = "shotfill" if version == 1 else f"shotfill.v{version}"
-    return root.with_name(f"{root.stem}.{tag}.otio")
-
-
-# -- versions ------------------------------------------------------------------------
-
-
-def _metadata_of(timeline) -> dict:
-    ours = timeline.metadata.get(METADATA_KEY)
-    return dict(ours) if isinstance(ours, Mapping) else {}
-
-
-def _versions_of(timeline) -> list[str]:
-    versions = _metadata_of(timeline).get("versions")
-    if versions is None or isinstance(versions, (str, Mapping)):
-        return []
-    return [str(v) for v in versions]
-
-
-def _family(edit_path: Path, timeline, notes: list | None = None) -> tuple[Path, str | None]:
-    """The edit whose versions these are, and its sha256 when they were made.
-
-    An input shotfill wrote (``metadata["shotfill"]["based_on"]``) belongs to the edit it
-    was made from, when that is an edit on disk; any other input is its own. So the metadata of
-    a hostile or moved file cannot send the new version into a folder of its choosing beside a
-    file that is not an edit (``/etc/passwd``): it is written beside the input instead, with a note.
-    """
-    ours = _metadata_of(timeline)
-    based_on = ours.get("based_on")
-    if isinstance(based_on, str) and based_on:
-        root = Path(based_on) if "\0" not in based_on else None
-        if root is not None and not root.is_absolute():
-            root = edit_path.parent / root
-        root = Path(os.path.normpath(root)) if root is not None else None
-        if root is not None and is_edit(str(root)) and root.exists():
-            sha = ours.get("based_on_sha256")
-            return root, sha if isinstance(sha, str) else None
-        if notes is not None:
-            notes.append(f"{edit_path}: its metadata says it was made from {based_on!r}, which is not an edit "
-                         "on disk here: the new version is written beside it, as a version of it")
-    return edit_path, _sha256(edit_path)
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        if path.is_dir():       # an .otiod bundle
-            return _sha256(path / "content.otio")
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def _newest_version(root: Path, root_sha: str | None, notes: list):
-    """``(path, timeline)`` of the newest complete version of ``root`` made from it as it is now, or None."""
-    pattern = re.compile(re.escape(root.stem) + r"\.shotfill(?:\.v(\d+))?\.otio")
-    try:
-        names = [p.name for p in root.parent.iterdir()] if root.parent.is_dir() else []
-    except OSError:
-        return None
-    found = sorted(((int(m.group(1) or 1), name) for name in names if (m := pattern.fullmatch(name))),
-                   reverse=True)
-    changed = None
-    for _, name in found:
-        path = root.parent / name
-        try:
-            if path.stat().st_size == 0:
-                continue                 # claimed by a writer that is still writing (or was killed)
-            timeline = otio.adapters.read_from_file(str(path))
-        except Exception as err:  # a damaged file is not built on; say so
-            notes.append(f"{path}: not building on it, it cannot be read ({_reason(err)})")
-            continue
-        if not isinstance(timeline, otio.schema.Timeline):
-            continue
-        ours = _metadata_of(timeline)
-        if not isinstance(ours.get("based_on"), str):
-            continue
-        if os.path.abspath(_family(path, timeline)[0]) != os.path.abspath(root):
-            continue
-        if root_sha is not None and ours.get("based_on_sha256") == root_sha:
-            return path, timeline
-        changed = changed or path
-    if changed is not None:
-        notes.append(f"{root.name} has changed since {changed.name} was made from it: the new version "
-                     f"starts again from {root.name} and holds only these results")
-    return None
-
-
-def _relative_or_absolute(path: Path, folder: Path) -> str:
-    try:
-        return Path(os.path.relpath(path.absolute(), folder.absolute())).as_posix()
-    except ValueError:          # another drive
-        return str(path.absolute())
 
 
 # -- placing ----------------------------------------------------------------------------
@@ -507,208 +387,3 @@ def _replace_gap(placement: Placement, target, site, clips: list, edit_path: Pat
         track.insert(index + offset, clip)
 
 
-# -- media references --------------------------------------------------------------------
-
-
-def _references(clip):
-    for reference in clip.media_references().values():
-        if isinstance(reference, otio.schema.ImageSequenceReference):
-            yield reference, "target_url_base"
-        elif isinstance(reference, otio.schema.ExternalReference):
-            yield reference, "target_url"
-
-
-def _is_relative(url: str) -> bool:
-    return bool(url) and not re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", url) and not Path(url).is_absolute() \
-        and not url.startswith("/")
-
-
-def _mostly_relative(timeline, folder: Path) -> bool:
-    """Whether most of the edit's own local media references (shotfill's aside) are relative."""
-    relative = absolute = 0
-    for clip in timeline.find_clips():
-        if result_target_id(clip) is not None:
-            continue
-        for reference, attribute in _references(clip):
-            url = getattr(reference, attribute)
-            if _is_relative(url):
-                relative += 1
-            elif _local_path(url, folder) is not None:
-                absolute += 1
-    return relative > absolute
-
-
-def _reference_media(timeline, base_folder: Path, out_folder: Path, relative: bool) -> None:
-    """Generated sequences referenced relative to ``out_folder`` (or absolute); other relative
-    references moved from ``base_folder`` to ``out_folder``."""
-    for clip in timeline.find_clips():
-        ours = clip.metadata.get(METADATA_KEY)
-        generated = result_target_id(clip) is not None and isinstance(ours, Mapping) \
-            and ours.get("role", ROLE_GENERATED) == ROLE_GENERATED
-        for reference, attribute in _references(clip):
-            url = getattr(reference, attribute)
-            folder_url = attribute == "target_url_base"
-            if generated:
-                path = Path(_local_path(url, base_folder) if url else base_folder)
-                if relative:
-                    new = _relative_or_absolute(path, out_folder)
-                    new = new + "/" if folder_url and not new.endswith("/") else new
-                else:
-                    new = path.as_uri() + ("/" if folder_url else "")
-            elif _is_relative(url) and base_folder != out_folder:
-                new = _relative_or_absolute(Path(os.path.normpath(base_folder / url)), out_folder)
-                new = new + "/" if folder_url and url.endswith("/") else new
-            else:
-                continue
-            setattr(reference, attribute, new)
-
-
-# -- writing -------------------------------------------------------------------------------
-
-
-def _export_adapter(export_format: str) -> otio.adapters.Adapter:
-    name = EXPORT_ALIASES.get(export_format.lower(), export_format)
-    try:
-        adapter = otio.adapters.from_name(name)
-    except otio.exceptions.NotSupportedError:
-        installed = ", ".join(otio.adapters.available_adapter_names())
-        raise TimelineError(f"export format {export_format!r}: no such OpenTimelineIO adapter is "
-                            f"installed (installed: {installed})") from None
-    if adapter.name == "otio_json":
-        raise TimelineError(f"export format {export_format!r}: the result is always saved as .otio")
-    if not adapter.has_feature("write"):
-        raise TimelineError(f"export format {export_format!r}: the {adapter.name} adapter cannot write")
-    return adapter
-
-
-def _outputs(otio_path: Path, otio_adapter: str, export) -> list[tuple[Path, str]]:
-    outputs = [(otio_path, otio_adapter)]
-    if export is not None:
-        outputs.append((otio_path.with_suffix(f".{export.suffixes[0]}"), export.name))
-    return outputs
-
-
-def _write_explicit(prepare, out_path: Path, export, required: bool, edit_path: Path, notes: list) -> Path:
-    try:
-        adapter = otio.adapters.from_filepath(str(out_path))
-    except otio.exceptions.NoKnownAdapterForExtensionError:
-        raise TimelineError(
-            f"{out_path}: no OpenTimelineIO adapter writes '{out_path.suffix}' files") from None
-    outputs = _outputs(out_path, adapter.name, export)
-    for path, _ in outputs:
-        if path.resolve() == edit_path.resolve():
-            raise TimelineError(f"{path}: that is the input edit; shotfill never overwrites it")
-    _write_files(prepare(out_path), outputs, required, notes)
-    return out_path
-
-
-def _write_next_version(prepare, root: Path, export, required: bool, notes: list) -> Path:
-    """Write the first free ``<stem>.shotfill[.vN].otio`` (and its export) beside ``root``."""
-    for version in itertools.count(1):
-        otio_path = version_path(root, version)
-        outputs = _outputs(otio_path, "otio_json", export)
-        if any(path.exists() for path, _ in outputs):
-            continue
-        try:
-            otio_path.open("x").close()   # claim this version against a concurrent writer
-        except FileExistsError:
-            continue
-        except OSError as err:
-            raise TimelineError(f"{otio_path}: cannot write next to the edit: {err}") from err
-        try:
-            _write_files(prepare(otio_path), outputs, required, notes)
-        except BaseException:
-            otio_path.unlink()
-            raise
-        return otio_path
-
-
-def _for_adapter(timeline, adapter: str, path: Path, otio_name: str, notes: list):
-    """The timeline as ``adapter`` can write it, and a note of what the format leaves out."""
-    if adapter == "cmx_3600":
-        video = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Video]
-        if len(video) > 1:
-            flat = timeline.clone()
-            tracks = [t for t in flat.tracks if t.kind == otio.schema.TrackKind.Video]
-            merged = otio.algorithms.flatten_stack(tracks)
-            merged.name = tracks[0].name
-            others = [t.clone() for t in flat.tracks if t.kind != otio.schema.TrackKind.Video]
-            del flat.tracks[:]
-            flat.tracks.append(merged)
-            for track in others:
-                flat.tracks.append(track)
-            notes.append(f"{path.name}: an EDL holds one video track, so the {len(video)} video tracks are "
-                         f"flattened onto one as the edit plays (top track first); {otio_name} keeps them apart")
-            return flat
-        return timeline
-    if adapter in FIRST_FRAME_EXPORTS:
-        out = timeline.clone()
-        first = None
-        for clip in out.find_clips():
-            references = clip.media_references()
-            changed = {}
-            for key, reference in references.items():
-                if isinstance(reference, otio.schema.ImageSequenceReference):
-                    url = _first_frame_url(reference, path.parent)
-                    if first is None or (result_target_id(clip) is not None and first[1] is None):
-                        first = (url, result_target_id(clip))
-                    changed[key] = otio.schema.ExternalReference(
-                        target_url=url, available_range=reference.available_range)
-                else:
-                    changed[key] = reference.clone()
-            if any(isinstance(r, otio.schema.ImageSequenceReference) for r in references.values()):
-                clip.set_media_references(changed, clip.active_media_reference_key)
-        if first is not None:
-            notes.append(
-                f"{path.name}: {'FCP 7 XML (Premiere)' if adapter == 'fcp_xml' else 'FCPXML'} holds no image "
-                f"sequences, so each is referenced there by its first frame file ({first[0]}); an editing "
-                f"application may read that as one still image (not checked here): import the sequence's "
-                f"folder as an image sequence and relink, or use {otio_name}")
-        return out
-    return timeline
-
-
-def _first_frame_url(reference, folder: Path) -> str:
-    base = reference.target_url_base
-    directory = Path(_local_path(base, folder) if base else folder)
-    number = f"{reference.start_frame:0{reference.frame_zero_padding}d}"
-    return (directory / f"{reference.name_prefix}{number}{reference.name_suffix}").absolute().as_uri()
-
-
-def _write_files(timeline, outputs: list[tuple[Path, str]], required: bool, notes: list) -> None:
-    """Write every ``(path, adapter)`` in a staging folder, then move them all into place.
-
-    The first output (the ``.otio``) is always written; an export that is not ``required`` and
-    fails is left out, with a note saying why.
-    """
-    for path, adapter in outputs[1:]:
-        if adapter in NO_IMAGE_SEQUENCES and adapter not in FIRST_FRAME_EXPORTS:
-            reason = (f"{path}: the {adapter} adapter cannot write the generated image "
-                      f"sequences ({NO_IMAGE_SEQUENCES[adapter]}); use the .otio or export 'edl'")
-            if required:
-                raise TimelineError(reason)
-            notes.append(reason)
-            outputs = outputs[:1]
-    folder = outputs[0][0].parent
-    try:
-        staging = tempfile.TemporaryDirectory(dir=folder, prefix=".shotfill-")
-    except OSError as err:
-        raise TimelineError(f"{folder}: cannot write there: {err}") from err
-    with staging:
-        staged = []
-        for number, (path, adapter) in enumerate(outputs):
-            temporary = Path(staging.name) / path.name
-            own_notes: list[str] = []
-            try:
-                content = _for_adapter(timeline, adapter, path, outputs[0][0].name, own_notes) if number else timeline
-                otio.adapters.write_to_file(content, str(temporary), adapter_name=adapter)
-            except Exception as err:  # adapters are plugins and raise anything
-                reason = f"{path}: the {adapter} adapter could not write it: {_reason(err)}"
-                if number == 0 or required:
-                    raise TimelineError(reason) from err
-                notes.append(f"{reason}; only {outputs[0][0].name} is written")
-                continue
-            notes.extend(own_notes)
-            staged.append((temporary, path))
-        for temporary, path in staged:
-            os.replace(temporary, path)
