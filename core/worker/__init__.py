@@ -4,7 +4,8 @@ The same code runs behind every front door (the command line, the panel's worker
 a farm task), in one fixed order (:func:`~shotfill.worker.run.run_job`)::
 
     resolve   job spec (+ edit target) -> sources, frame plan, colour spaces     (resolve.py)
-              output name claimed: another job's frames refused, replaced or     (existing.py)
+              output name locked for the whole run (another job running there:  (lock.py)
+              refused) and claimed: another job's frames refused, replaced or    (existing.py)
               versioned; only then the engine is built
     read      known frames and masks -> working encoding (display-referred)       (run.py)
     generate  engine.generate(plan, frames, masks, ...)

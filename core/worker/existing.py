@@ -18,13 +18,19 @@ A job writes ``<out>/NAME.####.exr`` and ``<out>/NAME.result.json``. Before any 
 
 A frame whose header cannot be read is nobody's: a frame this job writes at that number is
 written again, with a warning. Two jobs running at once on the same output is another matter
-(a lock, not this check).
+(a lock, :mod:`.lock`, taken before this check).
+
+A symbolic link at a name the job writes (a frame of its plan, its result file, its contact sheet,
+the ``preview`` folder or a preview picture) is refused (:class:`OutputInUseError`, exit 2) before
+anything is written: the job never writes through a link to a place outside its output folder,
+and does not silently replace a link someone made either.
 """
 from __future__ import annotations
 
 import dataclasses
 import glob
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -119,6 +125,7 @@ def claim_output(out_dir: Path, name: str, job_id: str, frames, *, if_exists: st
     :class:`OutputInUseError` when another job's files are there and ``if_exists`` is ``refuse``.
     ``about`` says what this job is (engine, seed), for the refusal."""
     check_out_folder(out_dir, "the output folder (--out, output.dir)")
+    _refuse_links(out_dir, name, frames, padding)     # whatever if_exists says: never through a link
     foreign, damaged = foreign_files(out_dir, name, job_id, frames)
     claim = Claim(name)
     if foreign and if_exists == "version":
@@ -142,10 +149,31 @@ def claim_output(out_dir: Path, name: str, job_id: str, frames, *, if_exists: st
                               f"{'; '.join(f.who() for f in jobs)} (--overwrite)")
     elif foreign:
         raise OutputInUseError(_refusal(out_dir, name, job_id, foreign, padding, about))
+    if claim.name != name:
+        _refuse_links(out_dir, claim.name, frames, padding)
     for frame in damaged:
         claim.warnings.append(f"{out_dir / claim.name}.{frame:0{padding}d}.exr does not read (damaged): "
                               "it is written again")
     return claim
+
+
+def _refuse_links(out_dir: Path, name: str, frames, padding: int) -> None:
+    """OutputInUseError naming the first symbolic link at a name this job writes."""
+    candidates = [out_dir / f"{name}.{f:0{padding}d}.exr" for f in frames]
+    candidates += [out_dir / f"{name}.result.json", out_dir / f"{name}.contact.png", out_dir / "preview"]
+    preview = out_dir / "preview"
+    if preview.is_dir() and not preview.is_symlink():
+        candidates += sorted(preview.glob(f"{glob.escape(name)}.*.png"))
+    for path in candidates:
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            raise OutputInUseError(
+                f"{path} is a symbolic link (to {target}): this job would write there, and it never writes "
+                "through a link in its output folder nor replaces one. Nothing was written. Remove the link, "
+                "or choose another --out or --name.")
 
 
 def remove_replaced(paths) -> None:

@@ -10,8 +10,12 @@
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -90,25 +94,44 @@ def provenance(job: ResolvedJob) -> dict:
 
 
 def remove_stale_temporaries(job: ResolvedJob) -> None:
-    """Remove temporary files left by a killed writer (``.NAME.####.exr.PID-XXXX.tmp``).
+    """Remove temporary files left by a killed writer (``.NAME.####.exr.PID-XXXX.tmp``, the result
+    file's and the contact sheet's beside them, the preview pictures' in ``preview/``).
 
-    Temporaries of a process that is still alive (another attempt of the same farm task)
-    are left alone: its rename is atomic and its frames are the same.
+    Temporaries of a process that is still writing (another attempt of the same farm task) are
+    left alone: its rename is atomic and its frames are the same. "Still writing" is "holds a lock
+    on the output name" (:mod:`.lock`): a killed writer holds none, even while it lingers as a
+    zombie its dead parent never reaped (a farm task's worker in a container), or when its pid was
+    given to another process since. A job without a lock falls back to asking whether the pid runs.
     """
-    for tmp in job.out_dir.glob(f".{job.name}.*.tmp"):
+    from .lock import live_pids
+
+    writing = live_pids(job.out_dir, job.lock.name) if job.lock is not None else None
+    pattern = f".{glob.escape(job.name)}.*.tmp"
+    preview = job.out_dir / "preview"
+    found = list(job.out_dir.glob(pattern))
+    if preview.is_dir() and not preview.is_symlink():
+        found += preview.glob(pattern)
+    for tmp in found:
         pid = tmp.name.rsplit(".", 2)[-2].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if not pid.isdigit():
+            continue
+        if (int(pid) not in writing) if writing is not None else not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def job_frame_attributes(path: Path, job_id: str) -> dict | None:
@@ -141,12 +164,36 @@ def previous_result(job: ResolvedJob) -> dict:
 
 
 def write_result_file(job: ResolvedJob, result: dict) -> Path:
-    """``<out>/NAME.result.json``, written atomically (what ``shotfill publish`` and a resumed run read)."""
+    """``<out>/NAME.result.json``, written atomically (what ``shotfill publish`` and a resumed run read).
+
+    The temporary file beside it has a name nobody can guess and is created new (``O_EXCL``,
+    ``O_NOFOLLOW``): never written through a link. MediaError (exit 2) naming the file when it
+    cannot be written (disk full...); the temporary file is removed and the old result kept.
+    """
     path = job.out_dir / f"{job.name}.result.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    data = (json.dumps(result, indent=2, default=str) + "\n").encode()
+    try:
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise MediaError(path, f"the result file cannot be written: {e.strerror or e}"
+                               f"{_disk_hint(e.errno)}; the frames written are whole") from None
     return path
+
+
+def _disk_hint(code: int | None) -> str:
+    return {errno.ENOSPC: " (the disk is full)", errno.EDQUOT: " (the disk quota is used up)",
+            errno.EFBIG: " (a file size limit was reached)"}.get(code, "")
 
 
 def placement_dict(job: ResolvedJob) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MediaError
 from ..events import Progress
 from ..plan import Role, TaskKind
 from .resolve import ResolvedJob
@@ -60,6 +61,8 @@ def write_preview_frames(job: ResolvedJob, working, result, masks, before, progr
 
     folder = job.out_dir / "preview"
     folder.mkdir(exist_ok=True)
+    if folder.is_symlink():          # planted while the job ran (resolve refuses one already there)
+        raise MediaError(folder, "is a symbolic link: the preview pictures are not written through it")
     scale = min(1.0, PREVIEW_MAX_SIDE / max(job.width, job.height))
     size = (max(1, round(job.width * scale)), max(1, round(job.height * scale)))
 

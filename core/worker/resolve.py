@@ -1,8 +1,9 @@
 """Resolving a job: its spec (and edit target) -> sources, frame plan, colour spaces, output folder, engine.
 
 :func:`resolve` opens the sources and picks the frames; a job on an edit target reads the edit,
-finds the target and places the frames on the timeline's clock. Then it claims the output name
-(another job's frames there are refused, replaced or versioned: :mod:`.existing`), and only then
+finds the target and places the frames on the timeline's clock. Then (for the worker) it locks the
+output name against another job running at once (:mod:`.lock`), claims it (another job's frames
+there are refused, replaced or versioned, a symbolic link refused: :mod:`.existing`), and only then
 builds the engine (torch, diffusers: seconds), whose own checks of the plan come last. Bad input
 raises :class:`~shotfill.errors.InputError` (or :class:`~shotfill.errors.MediaError`) before any
 engine loads.
@@ -16,7 +17,8 @@ from ..engines import Engine, declared_context, get_engine
 from ..errors import InputError, MediaError, ShotfillError
 from ..job import JobSpec
 from ..plan import FramePlan, TaskKind
-from .existing import claim_output
+from .existing import check_out_folder, claim_output
+from .lock import OutputLock, lock_output
 
 
 #: first frame number of sequences generated for an edit target (film convention), unless the job's
@@ -53,6 +55,8 @@ class ResolvedJob:
     #: another job's files under this job's name, removed just before this job writes (``if_exists``
     #: "overwrite"; see :mod:`shotfill.worker.existing`)
     replaces: list = dataclasses.field(default_factory=list)
+    #: the output name's lock (``resolve(..., lock=True)``, :mod:`.lock`): released when the job ends
+    lock: OutputLock | None = None
 
     @property
     def kind(self) -> TaskKind:
@@ -73,10 +77,15 @@ class ResolvedJob:
         return str(self.out_dir / f"{self.name}.{'#' * self.spec.output.padding}.exr")
 
 
-def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
+def resolve(spec: JobSpec, *, engine: Engine | None = None, lock: bool = False) -> ResolvedJob:
     """Open the sources, pick the frames, build the plan, claim the output name, then build the
     engine (``engine``: one already built) and let it check the plan. Raises InputError on bad
-    input; everything but the engine's own checks fails before the engine is imported."""
+    input; everything but the engine's own checks fails before the engine is imported.
+
+    With ``lock``, the output name is locked (:func:`~shotfill.worker.lock.lock_output`) before it
+    is claimed, and stays locked on the returned job (``job.lock``) until the caller releases it;
+    on any failure here it is released before the error goes up. The worker locks; a look at a job
+    (farm validate, export) does not."""
     spec.validate()                    # a spec built in code gets the checks a job file gets
     if spec.context is not None:
         context = spec.context
@@ -84,10 +93,19 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
         context = engine.context_frames if engine is not None else declared_context(spec.engine)
     warnings: list[str] = []
     if spec.edit is not None:
-        job = _resolve_edit_target(spec, context, warnings)
+        job = _resolve_edit_target(spec, context, warnings, lock)
     else:
-        job = _resolve_media(spec, context, warnings)
+        job = _resolve_media(spec, context, warnings, lock)
+    try:
+        _build_engine(job, spec, engine, context)
+    except BaseException:
+        if job.lock is not None:
+            job.lock.release()
+        raise
+    return job
 
+
+def _build_engine(job: ResolvedJob, spec: JobSpec, engine: Engine | None, context: int) -> None:
     job.engine = engine or get_engine(spec.engine, **spec.engine_options)
     if spec.context is None and job.engine.context_frames != context:
         raise ShotfillError(f"engine '{job.engine.name}' wants {job.engine.context_frames} context frames but "
@@ -95,10 +113,9 @@ def resolve(spec: JobSpec, *, engine: Engine | None = None) -> ResolvedJob:
     if spec.prompt and not job.engine.uses_prompt:
         job.warnings.insert(0, f"engine '{job.engine.name}' has no text conditioning: the prompt is ignored")
     job.engine.check_plan(job.plan)
-    return job
 
 
-def _resolve_media(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
+def _resolve_media(spec: JobSpec, context: int, warnings: list, lock: bool) -> ResolvedJob:
     """A job on media (sequences, movies): its sources, mask and plan, numbered from
     ``output.start_frame`` when given, else continuing the source's numbers."""
     from ..io import media
@@ -132,10 +149,10 @@ def _resolve_media(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
         plan = FramePlan.fill(_span(a), first_output_frame=first)
     return _finish(spec, plan, sources, mask_source, warnings,
                    name=spec.output.name or _default_name(spec.source.path, kind),
-                   rate=float(a.rate) if a.rate else None)
+                   rate=float(a.rate) if a.rate else None, lock=lock)
 
 
-def _resolve_edit_target(spec: JobSpec, context: int, warnings: list) -> ResolvedJob:
+def _resolve_edit_target(spec: JobSpec, context: int, warnings: list, lock: bool) -> ResolvedJob:
     """A job on an edit target: its clips' media (handles included) as sources, the frames the
     handles leave to generate, numbered by :func:`edit_first_frame`, and where they go.
 
@@ -152,8 +169,8 @@ def _resolve_edit_target(spec: JobSpec, context: int, warnings: list) -> Resolve
     """
     import opentimelineio as otio
 
-    from ..io import media
     from .. import timeline as tl
+    from ..io import media
 
     edit = spec.edit
     timeline = tl.load_edit(edit.path, rate=edit.rate, timeline=edit.timeline, search_paths=edit.search_paths)
@@ -172,7 +189,7 @@ def _resolve_edit_target(spec: JobSpec, context: int, warnings: list) -> Resolve
             raise MediaError(clip.path, f"media of clip '{clip.clip_name}' ({what}) is not on disk")
         return media.open_source(clip.path, frame_range=(first, last))
 
-    frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)  # noqa: E731
+    frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)
     first_frame = edit_first_frame(spec)
     kind = target.kind
     mask_source = None
@@ -251,7 +268,7 @@ def _resolve_edit_target(spec: JobSpec, context: int, warnings: list) -> Resolve
 
     job = _finish(spec, plan, sources, mask_source, warnings,
                   name=spec.output.name or _safe_name(f"{Path(edit.path).stem}_{target.id}"),
-                  rate=target.rate, timeline=timeline, target=target, record_start=record_start)
+                  rate=target.rate, timeline=timeline, target=target, record_start=record_start, lock=lock)
     job.handles = handles
     return job
 
@@ -264,9 +281,9 @@ def edit_first_frame(spec: JobSpec) -> int:
 
 
 def _finish(spec, plan, sources, mask_source, warnings, *, name, rate, timeline=None,
-            target=None, record_start=None) -> ResolvedJob:
-    """Colour spaces, sizes and output folder: the parts every kind of job shares. The engine is
-    built after (``engine`` is None here unless one was given)."""
+            target=None, record_start=None, lock=False) -> ResolvedJob:
+    """Colour spaces, sizes and output folder (locked with ``lock``, then claimed): the parts every
+    kind of job shares. The engine is built after (``engine`` is None here unless one was given)."""
     from ..io import colour
 
     frames = plan.output_frames
@@ -290,13 +307,23 @@ def _finish(spec, plan, sources, mask_source, warnings, *, name, rate, timeline=
         warnings.append(f"shot B is {sources['b'].width}x{sources['b'].height}, shot A "
                         f"{a.width}x{a.height}: B is resized to A's size for the bridge")
     out_dir = Path(spec.output.dir).expanduser().resolve()
-    claim = claim_output(out_dir, name, spec.id, frames, if_exists=spec.output.if_exists,
-                         padding=spec.output.padding, about=f"engine '{spec.engine}', seed {spec.seed}")
+    held = None
+    if lock:         # before the claim: two jobs starting at once cannot both find the name free
+        check_out_folder(out_dir, "the output folder (--out, output.dir)")
+        held = lock_output(out_dir, name, spec.id, engine=spec.engine, seed=spec.seed)
+    try:
+        claim = claim_output(out_dir, name, spec.id, frames, if_exists=spec.output.if_exists,
+                             padding=spec.output.padding, about=f"engine '{spec.engine}', seed {spec.seed}")
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
     warnings.extend(claim.warnings)
     return ResolvedJob(spec=spec, engine=None, plan=plan, sources=sources, mask_source=mask_source,
                        source_spaces=spaces, output_space=output_space, out_dir=out_dir, name=claim.name,
                        width=a.width, height=a.height, timeline=timeline, target=target,
-                       record_start=record_start, rate=rate, warnings=warnings, replaces=claim.replaces)
+                       record_start=record_start, rate=rate, warnings=warnings, replaces=claim.replaces,
+                       lock=held)
 
 
 def _span(source) -> range:
@@ -317,4 +344,12 @@ def _default_name(path: str, kind: TaskKind) -> str:
 
 
 def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text).strip("_") or "shotfill"
+    """A derived output name: letters, digits, ``-`` and ``_``; an absurdly long one keeps its start and
+    its end (the task suffix) within :data:`~shotfill.job.MAX_NAME_LENGTH` bytes, so its frames' file names fit."""
+    from ..job import MAX_NAME_LENGTH
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in text).strip("_") or "shotfill"
+    head, tail = name, ""
+    while len(f"{head}{tail}".encode()) > MAX_NAME_LENGTH:   # file systems count bytes
+        head, tail = head[:-1], "_" + name[-40:]
+    return head + tail

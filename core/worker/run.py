@@ -3,9 +3,11 @@
 One fixed order, whatever the front door::
 
     resolve   job spec (+ edit target) -> sources, frame plan, colour spaces; the output
-              name claimed (another job's frames there: refused, replaced or a new
-              version, existing.py); then the engine is built and checks the plan
-    read      known frames and masks -> working encoding (display-referred)
+              name locked until the job ends (another job running there: refused,
+              lock.py) and claimed (another job's frames there: refused, replaced or a
+              new version, existing.py); then the engine is built and checks the plan
+    read      known frames and masks -> working encoding (display-referred); the
+              output windows too: nothing of the sources is read after this stage
     generate  engine.generate(plan, frames, masks, ...)
     seam      colour-anchor generated frames to the plate; seam scores
     trust     per written frame, the engine's mean confidence over its new pixels and
@@ -80,15 +82,25 @@ class JobResult:
 def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Callable[[], bool]] = None,
             engine: Engine | None = None) -> JobResult:
     """Run one job end to end. Raises ShotfillError subclasses on bad input or cancel."""
-    from ..io import colour
-    from ..io.exr import write_exr
-
     sink = sink or ListSink()
     progress = Progress(sink)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     progress.begin("prepare", f"job {spec.id}")
-    job = resolve(spec, engine=engine)
+    job = resolve(spec, engine=engine, lock=True)    # the output name locked until this job ends (lock.py)
+    try:
+        return _run_resolved(job, sink, progress, cancel, timings, t0)
+    finally:
+        job.lock.release()
+
+
+def _run_resolved(job: ResolvedJob, sink: EventSink, progress: Progress, cancel, timings: dict,
+                  t0: float) -> JobResult:
+    """:func:`run_job` once the job is resolved and its output name locked."""
+    from ..io import colour
+    from ..io.exr import write_exr
+
+    spec = job.spec
     for w in job.warnings:
         sink.emit(WarningEvent(w))
     timings["prepare"] = time.monotonic() - t0
@@ -109,6 +121,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
 
     transforms = {k: colour.ColourTransform(job.source_spaces[k], job.output_space) for k in job.sources}
     working = masks = originals = None
+    windows: dict = {}
     peak = 1.0
     seam_scores: dict[str, float] = {}
     previous = previous_result(job) if done else {}
@@ -117,6 +130,7 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     if todo:
         t = time.monotonic()
         progress.begin("read", f"{len(plan)} frames ({plan.summary()})")
+        windows = output_windows(job)   # read with the frames: nothing of the sources is read after this stage
         working, masks, originals, peak = _read_window(job, transforms, progress, cancel)
         timings["read"] = time.monotonic() - t
 
@@ -164,7 +178,6 @@ def run_job(spec: JobSpec, sink: EventSink | None = None, *, cancel: Optional[Ca
     remove_replaced(job.replaces)        # --overwrite: the other job's files go only once this job's are made
     written, skipped = [], []
     attrs = provenance(job)
-    windows = output_windows(job)
     for i, (pos, entry) in enumerate(zip(written_positions, trust)):
         check_cancel(cancel)
         frame = plan.frames[pos].output_frame

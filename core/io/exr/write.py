@@ -141,6 +141,25 @@ def _int32(name: str, value: int) -> int:
     return value
 
 
+#: what the OpenEXR library's messages (it gives no errno) say when the disk is full
+_FULL = {"No space left on device": "the disk is full", "File too large": "a file size limit was reached",
+         "Disk quota exceeded": "the disk quota is used up"}
+
+
+def _cause(exc: BaseException, temporary: Path) -> str:
+    """The failure in one line (the temporary file, removed by then, named as such), with what it
+    means when the disk is full."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = " ".join(str(exc).replace(f' "{temporary}"', "").replace(f'"{temporary}"', "its temporary file")
+                        .split()).rstrip(". ")
+    for needle, meaning in _FULL.items():
+        if needle in text:
+            return f"{text} ({meaning})"
+    return text
+
+
 def _write_atomically(path: Path, exr_file: OpenEXR.File) -> None:
     """Write to a temporary file beside ``path``, sync it, then rename it onto ``path``."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
@@ -156,7 +175,7 @@ def _write_atomically(path: Path, exr_file: OpenEXR.File) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         if isinstance(exc, (OSError, RuntimeError)):
-            raise MediaError(path, f"cannot write: {exc}") from exc
+            raise MediaError(path, f"cannot write: {_cause(exc, temporary)}; nothing of it is left on disk") from exc
         raise
     if os.name == "posix":   # make the rename itself durable
         descriptor = os.open(path.parent, os.O_RDONLY)
