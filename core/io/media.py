@@ -29,10 +29,7 @@ import functools
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
-from PIL import Image
 
 from ..errors import InputError, MediaError, MissingFrameError, UnsupportedMediaError
 from .patterns import (EXR_SUFFIXES, RASTER_SUFFIXES, SEQUENCE_SUFFIXES, FramePattern, _describe_frames, _holes,
@@ -93,6 +90,8 @@ class FrameSource(abc.ABC):
         self._require(frame)
         mask = self._read_mask(frame)
         if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
+            import cv2
+
             mask = cv2.resize(mask, tuple(size), interpolation=cv2.INTER_NEAREST_EXACT)
         return mask
 
@@ -151,6 +150,8 @@ class FrameSource(abc.ABC):
 # --- raster images (PNG, JPEG, TIFF) ----------------------------------------
 def _load_raster(file: Path) -> np.ndarray:
     """The pixels of an image file in its own dtype: (H, W) grey or (H, W, 3|4) RGB(A)."""
+    import cv2
+
     try:
         data = np.frombuffer(file.read_bytes(), np.uint8)
     except OSError as e:
@@ -185,6 +186,8 @@ def _unit_float(file: Path, pixels: np.ndarray) -> np.ndarray:
 
 def _palette_indices(file: Path) -> np.ndarray | None:
     """The colour indices of a palette PNG, None for a PNG of another kind."""
+    from PIL import Image
+
     try:
         with Image.open(file) as image:
             return np.asarray(image) if image.mode == "P" else None
@@ -345,6 +348,8 @@ class ExrSource(ImageSource):
 @functools.lru_cache(maxsize=64)
 def _decoded_frame_count(file: str, size: int, mtime_ns: int) -> int:
     """How many frames the first video stream of ``file`` decodes to (keyed on its size and time)."""
+    import av
+
     with av.open(file) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -369,6 +374,8 @@ class MovieSource(FrameSource):
     DECODE_AHEAD = 32
 
     def __init__(self, path: str, file: Path, frame_range: tuple[int, int] | None = None):
+        import av
+
         self._file = file
         try:
             self._container = av.open(str(file))
@@ -441,6 +448,8 @@ class MovieSource(FrameSource):
 
     def _seek(self, index: int) -> None:
         """Position the demuxer on the keyframe at or before frame ``index``."""
+        import av
+
         target = self._start_pts + round(index / self._frames_per_tick)
         try:
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
@@ -451,6 +460,8 @@ class MovieSource(FrameSource):
 
     def _decode_on_to(self, index: int) -> np.ndarray | None:
         """Decode until frame ``index``; None when the decoder passes it or the stream ends."""
+        import av
+
         try:
             for frame in self._decoder:
                 if frame.pts is None:
