@@ -45,6 +45,23 @@ def test_a_bridge_goes_from_a_s_colour_to_b_s():
     assert medians[-1] == pytest.approx(0.8 - (0.8 - 0.2) / 6, abs=0.03)
 
 
+@pytest.mark.parametrize("kind", ["extend", "bridge"])
+def test_anchoring_in_place_changes_the_result_itself_to_the_same_pixels(kind):
+    if kind == "extend":
+        plan = FramePlan.extend(range(4), 3, context=4)
+    else:
+        plan = FramePlan.bridge(range(2), range(7, 9), 3, context=2)
+    working = np.stack([textured(0.3 + 0.05 * s, s) for s in range(len(plan))])
+    result = working.copy()
+    result[list(plan.generate_positions)] = textured(0.7, 9)
+    masks = np.zeros((len(plan), H, W), np.float32)
+    copied = anchor_to_plate(plan, working, result, masks)
+    assert not np.array_equal(copied, result)           # something was matched
+    out = anchor_to_plate(plan, working, result, masks, in_place=True)
+    assert out is result                                 # no second copy of the run
+    np.testing.assert_array_equal(out, copied)
+
+
 def test_a_fill_is_not_anchored():
     plan = FramePlan.fill(range(3))
     result = np.stack([textured(0.5, s) for s in range(3)])

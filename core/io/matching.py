@@ -115,16 +115,17 @@ def colour_matcher(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 # anchoring generated frames to the plate frames next to them
 # ---------------------------------------------------------------------------
 def anchor_to_plate(plan: FramePlan, working: np.ndarray, result: np.ndarray,
-                    masks: np.ndarray) -> np.ndarray:
+                    masks: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     """Return ``result`` with generated frames colour-matched to the nearest plate frames.
 
     Frame by frame (:func:`colour_matcher`): one copy of ``result``, whatever the plate's size
-    and the run's length.
+    and the run's length, or none with ``in_place`` (``result`` itself is changed and returned:
+    each frame's match reads only that frame, so the order is safe).
     """
     gen = plan.generate_positions
     if not gen or plan.kind is TaskKind.FILL:
         return result
-    out = result.copy()
+    out = result if in_place else result.copy()
     known = plan.known_positions
     if plan.kind is TaskKind.BRIDGE:
         to_a = colour_matcher(working[[p for p in known if p < gen[0]]])

@@ -156,12 +156,14 @@ def _run_resolved(job: ResolvedJob, sink: EventSink, progress: Progress, cancel,
         timings["generate"] = time.monotonic() - t
         for stage, seconds in generated.info.get("timings", {}).items():
             timings[f"generate.{stage}"] = seconds  # the engine's own breakdown (dit: encode, denoise...)
+        del generated                # its confidence (a plate-size array per frame) is in ``trust`` now
 
         t = time.monotonic()
         progress.begin("seam", "colour anchor and seam scores")
         from ..io.matching import anchor_to_plate
         from ..quality.seam import seam_scores as score_seams
-        result = anchor_to_plate(plan, working, result, masks)
+        # anchored in place (no second copy of the run), unless the engine handed back the plate itself
+        result = anchor_to_plate(plan, working, result, masks, in_place=not np.may_share_memory(result, working))
         seam_scores = score_seams(plan, working, result)
         timings["seam"] = time.monotonic() - t
     else:
