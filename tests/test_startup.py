@@ -39,6 +39,8 @@ def test_the_panels_commands_import_no_torch(sample, name):
     if name != "info png":                  # a PNG is decoded by cv2; EXR, edits and help need none
         assert "cv2" not in found["modules"], found
     assert "av" not in found["modules"] and "scipy" not in found["modules"], found
+    if name in ("--help", "info exr"):      # only edits need OpenTimelineIO (shotfill.timeline loads lazily)
+        assert "opentimelineio" not in found["modules"], found
 
 
 def test_the_probe_sees_a_module_the_command_imports(sample):

@@ -58,18 +58,39 @@ an adapter can (see :func:`write_back`).
 One job per module: :mod:`.load` (reading an edit), :mod:`.targets` (targets and their clips'
 media), :mod:`.writeback` (placements on a new version), :mod:`.versions` (which version a new one
 builds on, and its name), :mod:`.export` (media references, export formats, staged writes),
-:mod:`.publish` (finished job results onto a new version) and :mod:`.paths` (which paths are edits).
+:mod:`.publishing` (finished job results onto a new version) and :mod:`.paths` (which paths are edits).
 """
 from __future__ import annotations
 
-from .load import COMMON_EDL_RATES, DEFAULT_EDL_RATE, load_edit
-from .paths import EDIT_SUFFIXES, is_edit
-from .publish import publish
-from .targets import (IMAGE_SUFFIXES, MASK_REFERENCE_KEYS, METADATA_KEY, READABLE_KINDS, ClipMedia, MediaKind,
-                      Target, bridge_handles, find_targets, is_result_track, result_target_id)
-from .export import EXPORT_ALIASES, INPUT_FORMAT_EXPORTS, NO_IMAGE_SEQUENCES
-from .versions import version_path
-from .writeback import WRITE_MODES, Placement, write_back
+import importlib
+
+#: each public name and the submodule it lives in: loaded on first use (PEP 562), so asking whether
+#: a path is an edit (``shotfill info`` on an EXR) does not import OpenTimelineIO
+_HOME = {
+    "COMMON_EDL_RATES": "load", "DEFAULT_EDL_RATE": "load", "load_edit": "load",
+    "EDIT_SUFFIXES": "paths", "is_edit": "paths",
+    "publish": "publishing",
+    "IMAGE_SUFFIXES": "targets", "MASK_REFERENCE_KEYS": "targets", "METADATA_KEY": "targets",
+    "READABLE_KINDS": "targets", "ClipMedia": "targets", "MediaKind": "targets", "Target": "targets",
+    "bridge_handles": "targets", "find_targets": "targets", "is_result_track": "targets",
+    "result_target_id": "targets",
+    "EXPORT_ALIASES": "export", "INPUT_FORMAT_EXPORTS": "export", "NO_IMAGE_SEQUENCES": "export",
+    "version_path": "versions",
+    "WRITE_MODES": "writeback", "Placement": "writeback", "write_back": "writeback",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "COMMON_EDL_RATES",

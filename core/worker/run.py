@@ -38,7 +38,7 @@ from ..events import (EventSink, FrameEvent, ListSink, PreviewEvent, PreviewFram
                       StageEvent, WarningEvent)
 from ..job import JobSpec
 from ..plan import Role
-from ..timeline.publish import publish
+from ..timeline.publishing import publish
 from .output import (crop_to_window, job_frame_attributes, output_windows, placement_dict, previous_result,
                      provenance, remove_stale_temporaries, write_result_file)
 from .preview import write_contact_sheet, write_preview_frames
