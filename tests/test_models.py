@@ -14,8 +14,10 @@ from shotfill.errors import CancelledError, InputError
 from shotfill.models.transformer_shotfill import (
     SIZE_PRESETS,
     RotaryPosEmbed3D,
+    SelfAttention,
     ShotfillTransformer3DModel,
     apply_rotary,
+    rotary_for_windows,
 )
 from shotfill.models.vae_shotfill import ShotfillVAE
 from shotfill.plan import TaskKind
@@ -227,6 +229,158 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         flow_matching_loss(model, known, mask, torch.Generator().manual_seed(0)).backward()
         grads.append(model.patch_embed.weight.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+# -- factorised attention -----------------------------------------------------------------
+
+
+def window_attention(window: str, seed: int = 0) -> tuple[SelfAttention, SelfAttention]:
+    """A ``window`` attention and a full one with the same (seeded) weights."""
+    torch.manual_seed(seed)
+    full = SelfAttention(64, 2, 1e-6).eval()  # 32-wide heads: rotary split 8/12/12
+    windowed = SelfAttention(64, 2, 1e-6, window).eval()
+    windowed.load_state_dict(full.state_dict())
+    return windowed, full
+
+
+def attend(attention: SelfAttention, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    rotary = RotaryPosEmbed3D((8, 12, 12))(grid, torch.device("cpu"), torch.float32)
+    with torch.no_grad():
+        return attention(x, rotary_for_windows(rotary, grid, attention.window), grid)
+
+
+def test_spatial_attention_is_full_attention_within_each_frame():
+    """Frame by frame, spatial attention is full attention over that frame alone: the rotary time
+    part cancels inside a frame, so a frame attended at time t equals it attended as frame 0."""
+    spatial, full = window_attention("spatial")
+    grid = (3, 4, 5)
+    x = torch.randn(2, 60, 64, generator=torch.Generator().manual_seed(1))
+    out = attend(spatial, x, grid).view(2, 3, 20, 64)
+    for frame in range(3):
+        alone = attend(full, x.view(2, 3, 20, 64)[:, frame], (1, 4, 5))
+        assert torch.allclose(out[:, frame], alone, atol=1e-5)
+
+
+def test_temporal_attention_is_full_attention_along_each_positions_track():
+    temporal, full = window_attention("temporal")
+    grid = (3, 4, 5)
+    x = torch.randn(2, 60, 64, generator=torch.Generator().manual_seed(1))
+    out = attend(temporal, x, grid).view(2, 3, 4, 5, 64)
+    for row, column in ((0, 0), (1, 3), (3, 4)):
+        track = x.view(2, 3, 4, 5, 64)[:, :, row, column]  # (B, T', D)
+        alone = attend(full, track, (3, 1, 1))
+        assert torch.allclose(out[:, :, row, column], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("window", ["spatial", "temporal"])
+def test_a_token_sees_only_its_window(window):
+    """The gradient of one output token reaches its own frame (spatial) or its own position (temporal)."""
+    attention, _ = window_attention(window)
+    grid = (3, 4, 5)
+    x = torch.randn(1, 60, 64, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    rotary = rotary_for_windows(RotaryPosEmbed3D((8, 12, 12))(grid, torch.device("cpu"), torch.float32), grid, window)
+    attention(x, rotary, grid).view(3, 4, 5, 64)[1, 2, 3].sum().backward()
+    reached = (x.grad.view(3, 4, 5, 64).abs().sum(-1) > 0)  # (T', H', W')
+    expected = torch.zeros(3, 4, 5, dtype=torch.bool)
+    if window == "spatial":
+        expected[1] = True
+    else:
+        expected[:, 2, 3] = True
+    assert torch.equal(reached, expected)
+
+
+def test_factorised_blocks_alternate_and_two_of_them_connect_every_token():
+    model = tiny_transformer(attention="factorised")
+    assert [block.attn.window for block in model.blocks] == ["spatial", "temporal"]
+    assert tiny_transformer().config.attention == "full"
+    known, mask = latents(), extend_forward_mask()
+    noisy = latents(seed=7).requires_grad_(True)
+    model(noisy, known, mask, torch.full((1,), 500.0)).sample[0, :, 3, 2, 4].sum().backward()
+    assert (noisy.grad[0, :, 2:].abs().sum(0) > 0).all()  # every generated latent reaches the corner token
+
+
+def test_factorised_model_is_deterministic_and_keeps_the_input_shape():
+    model = tiny_transformer(attention="factorised")
+    for shape in ((2, CHANNELS, 5, 6, 10), (1, CHANNELS, 1, 2, 2)):
+        known = latents(shape)
+        mask = torch.ones(shape[0], 1, *shape[2:])
+        first, second = run(model, known, mask), run(model, known, mask)
+        assert first.shape == known.shape and torch.isfinite(first).all()
+        assert torch.equal(first, second)
+
+
+def test_factorised_attention_with_text_and_guide_and_a_temporal_patch():
+    model = tiny_transformer(attention="factorised", text_dim=8, guide=True, patch_size=(2, 2, 2))
+    known, mask = latents(), extend_forward_mask()
+    noisy, t = latents(seed=7), torch.full((1,), 500.0)
+    text = torch.randn(1, 3, 8)
+    with torch.no_grad():
+        plain = model(noisy, known, mask, t, text).sample
+        guided = model(noisy, known, mask, t, text, guide_latents=latents(seed=9)).sample
+        other_text = model(noisy, known, mask, t, torch.randn(1, 3, 8)).sample
+    assert plain.shape == known.shape
+    assert not torch.allclose(plain, guided) and not torch.allclose(plain, other_text)
+
+
+def test_converting_to_factorised_keeps_every_weight_and_survives_save_and_load(tmp_path):
+    full = tiny_transformer(text_dim=8)
+    converted = full.with_attention("factorised")
+    assert converted.config.attention == "factorised" and full.config.attention == "full"
+    assert converted.with_attention("factorised") is converted
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), converted.state_dict().values()))
+    known, mask, text = latents(), extend_forward_mask(), torch.randn(1, 3, 8)
+    assert not torch.allclose(run(full, known, mask, text=text), run(converted.eval(), known, mask, text=text))
+    converted.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["attention"] == "factorised"
+    loaded = ShotfillTransformer3DModel.from_pretrained(tmp_path).eval()
+    assert [block.attn.window for block in loaded.blocks] == ["spatial", "temporal"]
+    assert torch.equal(run(converted.eval(), known, mask, text=text), run(loaded, known, mask, text=text))
+
+
+def test_unknown_attention_is_refused():
+    with pytest.raises(InputError, match="attention 'sparse' is not one of full, factorised"):
+        ShotfillTransformer3DModel.from_preset("tiny", attention="sparse")
+    with pytest.raises(InputError, match="attention 'sparse'"):
+        tiny_transformer().with_attention("sparse")
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_with_factorised_attention():
+    known, mask = latents(), extend_forward_mask()
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_transformer(attention="factorised").train()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        flow_matching_loss(model, known, mask, torch.Generator().manual_seed(0)).backward()
+        grads.append(model.patch_embed.weight.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+#: the shipped checkpoint's output on :func:`shipped_inputs`, recorded with the model file as it was before
+#: the ``attention`` option existed (its output then and now was checked equal bit for bit on this input)
+SHIPPED_SLICES = ([-0.278565376996994, -0.34840527176856995, 0.7068178653717041],
+                  [-0.5182000398635864, 0.2863770127296448])
+
+
+def test_the_shipped_checkpoint_loads_with_full_attention_and_computes_as_before():
+    from shotfill.engines.dit.engine import SHIPPED_MODEL
+
+    if not (SHIPPED_MODEL / "transformer" / "config.json").is_file():
+        pytest.skip("no shipped checkpoint in resources/dit")
+    config = json.loads((SHIPPED_MODEL / "transformer" / "config.json").read_text())
+    model = ShotfillTransformer3DModel.from_pretrained(SHIPPED_MODEL / "transformer", torch_dtype=torch.float32)
+    if config.get("attention", "full") != "full" or config.get("_name_or_path") != "/tmp/ckpt5/transformer":
+        pytest.skip("the shipped checkpoint is not the one the slices were recorded from")
+    assert model.config.attention == "full"
+    generator = torch.Generator().manual_seed(0)
+    shape = (2, 16, 8, 36, 64)
+    noisy, known, guess = (torch.randn(shape, generator=generator) for _ in range(3))
+    mask = torch.zeros(2, 1, 8, 36, 64)
+    mask[:, :, 4:] = 1
+    with torch.no_grad():
+        out = model.eval()(noisy, known, mask, torch.tensor([200.0, 600.0]), guide_latents=guess).sample
+    assert torch.allclose(out[0, :3, 5, 10, 20], torch.tensor(SHIPPED_SLICES[0]), atol=1e-5)
+    assert torch.allclose(out[1, 0, 7, :2, 0], torch.tensor(SHIPPED_SLICES[1]), atol=1e-5)
 
 
 # -- training loss ---------------------------------------------------------------------------

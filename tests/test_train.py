@@ -270,3 +270,23 @@ def test_export_records_the_tasks_that_keep_their_first_guess(tmp_path):
             export_checkpoint(tmp_path / "ckpt", tmp_path / "bad", torch.float32, strength=strength,
                               keep_guess_for=kinds)
     assert not (tmp_path / "bad").exists()
+
+
+def test_dit_fine_tuning_converts_a_full_attention_model_to_factorised(recipe, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "ckpt"
+    assert train("vae", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "1") == 0
+    assert train("dit", "--data", str(recipe), "--out", str(out), "--preset", "tiny", "--steps", "1") == 0
+    assert json.loads((out / "transformer" / "config.json").read_text())["attention"] == "full"
+    converted = tmp_path / "factorised"
+    assert train("dit", "--data", str(recipe), "--out", str(converted), "--init", str(out), "--preset", "tiny",
+                 "--steps", "1", "--attention", "factorised") == 0
+    assert "attention is now 'factorised'" in capsys.readouterr().out
+    assert json.loads((converted / "transformer" / "config.json").read_text())["attention"] == "factorised"
+    before = load_file(out / "transformer" / "diffusion_pytorch_model.safetensors")
+    after = load_file(converted / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert before.keys() == after.keys()  # the same parameters, one to one (one step of training apart)
+    assert train("dit", "--data", str(recipe), "--out", str(converted), "--resume", "--preset", "tiny",
+                 "--steps", "2", "--attention", "full") == 2
+    assert "convert with --init, not --resume" in capsys.readouterr().err

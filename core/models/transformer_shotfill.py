@@ -40,6 +40,19 @@ A Sora-style DiT over VAE latents, read top to bottom:
 6. **Final layer**: adaLN-modulated norm, a linear layer to patch pixels
    (zero at init), then unpatchify back to ``(B, C, T, H, W)``.
 
+7. **Attention over all of spacetime, or factorised** (``attention``). ``"full"`` (the default,
+   and every checkpoint saved before the option existed): each block's self-attention sees all
+   ``T' * H' * W'`` tokens, so its cost grows with the square of the token count.
+   ``"factorised"``: the blocks alternate between *spatial* attention (each token sees the tokens
+   of its own frame) and *temporal* attention (each token sees the tokens at its own position in
+   every frame), as Latte and other open video DiTs do. Two blocks in a row connect every token
+   to every other, the cost grows with ``N * (H' * W' + T')`` instead of ``N ** 2``, and the
+   parameters are the same as a full-attention model's, one to one, so a full checkpoint
+   converts by changing the config alone (:meth:`ShotfillTransformer3DModel.with_attention`).
+   The rotary positions are applied per token before the tokens are grouped into windows: a
+   rotary dot product depends only on the offset between two tokens, so within a frame the time
+   rotation cancels and along a position's track the height and width rotations do.
+
 The output is the flow-matching velocity ``noise - clean`` (sampled by
 :mod:`shotfill.engines.dit.pipeline`, learnt with :mod:`shotfill.training.loss`).
 Attention goes through ``torch.nn.functional.scaled_dot_product_attention``; the
@@ -59,6 +72,9 @@ from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
 
 from ..errors import InputError
+
+#: The ``attention`` choices of :class:`ShotfillTransformer3DModel`.
+ATTENTION_CHOICES = ("full", "factorised")
 
 #: Size presets. ``tiny`` is for tests, ``small`` is the shipped CPU model
 #: (about 7M parameters: trains on a 2-core CPU in a couple of hours), ``large``
@@ -143,10 +159,18 @@ class RotaryPosEmbed3D(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with a fused qkv projection, QK RMS-norm and rotary positions."""
+    """Multi-head self-attention with a fused qkv projection, QK RMS-norm and rotary positions.
 
-    def __init__(self, dim: int, num_heads: int, eps: float):
+    ``window`` is what each token attends to: ``"full"`` all tokens, ``"spatial"`` the tokens of
+    its own frame, ``"temporal"`` the tokens at its own (height, width) position in every frame.
+    The windows are batched for one ``scaled_dot_product_attention`` call (reshapes, no loop).
+    """
+
+    def __init__(self, dim: int, num_heads: int, eps: float, window: str = "full"):
         super().__init__()
+        if window not in ("full", "spatial", "temporal"):
+            raise InputError(f"attention window '{window}' is not one of full, spatial, temporal")
+        self.window = window
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.to_qkv = nn.Linear(dim, 3 * dim)
@@ -154,7 +178,13 @@ class SelfAttention(nn.Module):
         self.norm_k = nn.RMSNorm(self.head_dim, eps=eps)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int, int]
+    ) -> torch.Tensor:
+        """``x`` (B, N, D) with N = T' * H' * W' in (time, height, width) order; ``rotary`` in the
+        layout of this attention's windows (see :func:`rotary_for_windows`)."""
+        if self.window != "full":
+            return self._windowed(x, rotary, grid)
         batch, tokens, dim = x.shape
         # (B, N, 3D) -> (B, N, 3, heads, head_dim) -> (3, B, heads, N, head_dim)
         qkv = self.to_qkv(x).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
@@ -164,6 +194,46 @@ class SelfAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, head_dim)
         out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
         return self.to_out(out)
+
+    def _windowed(
+        self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int, int]
+    ) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        frames, places = grid[0], grid[1] * grid[2]
+        # (B, N, 3D) -> (B, N, 3, heads, head_dim)
+        qkv = self.to_qkv(x).view(batch, tokens, 3, self.num_heads, self.head_dim)
+        # q and k normalised and rotated together, in token order: (B, N, 2, heads, head_dim)
+        weight = torch.stack((self.norm_q.weight, self.norm_k.weight)).unsqueeze(1)  # (2, 1, head_dim)
+        qk = apply_rotary(F.rms_norm(qkv[:, :, :2], (self.head_dim,), eps=self.norm_q.eps) * weight, rotary)
+        qk = qk.view(batch, frames, places, 2, self.num_heads, self.head_dim)
+        v = qkv[:, :, 2].view(batch, frames, places, self.num_heads, self.head_dim)
+        if self.window == "spatial":
+            # one window per frame: (2, B, T', heads, H'W', head_dim) and (B, T', heads, H'W', head_dim)
+            qk, v = qk.permute(3, 0, 1, 4, 2, 5), v.permute(0, 1, 3, 2, 4)
+        else:
+            # one window per position: (2, B, H'W', heads, T', head_dim) and (B, H'W', heads, T', head_dim)
+            qk, v = qk.permute(3, 0, 2, 4, 1, 5), v.permute(0, 2, 3, 1, 4)
+        q, k = qk.unbind(0)
+        # (B * windows, heads, window, head_dim)
+        out = F.scaled_dot_product_attention(q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1))
+        out = out.unflatten(0, (batch, -1))  # (B, windows, heads, window, head_dim)
+        if self.window == "spatial":
+            out = out.transpose(2, 3)  # (B, T', H'W', heads, head_dim)
+        else:
+            out = out.permute(0, 3, 1, 2, 4)  # (B, T', H'W', heads, head_dim)
+        return self.to_out(out.reshape(batch, tokens, dim))  # (B, N, D)
+
+
+def rotary_for_windows(
+    rotary: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int, int], window: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cos, signed_sin)``, each (N, head_dim) in token order, laid out for ``window``'s queries:
+    unchanged for ``"full"`` (queries (B, heads, N, head_dim)); (N, 1, 1, head_dim) for the windowed
+    attentions, which rotate q and k together in token order, (B, N, 2, heads, head_dim), before
+    grouping them into windows."""
+    if window == "full":
+        return rotary
+    return tuple(part.view(math.prod(grid), 1, 1, -1) for part in rotary)
 
 
 class CrossAttention(nn.Module):
@@ -206,10 +276,11 @@ class FeedForward(nn.Module):
 class ShotfillTransformerBlock(nn.Module):
     """A DiT block: adaLN-Zero self-attention, optional cross-attention, adaLN-Zero MLP."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, cross_attention: bool, eps: float):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, cross_attention: bool, eps: float,
+                 window: str = "full"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
-        self.attn = SelfAttention(dim, num_heads, eps)
+        self.attn = SelfAttention(dim, num_heads, eps, window)
         if cross_attention:
             self.norm_cross = nn.LayerNorm(dim, eps=eps)
             self.cross_attn = CrossAttention(dim, num_heads, eps)
@@ -226,10 +297,11 @@ class ShotfillTransformerBlock(nn.Module):
         modulation: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor],
         context: torch.Tensor | None,
+        grid: tuple[int, int, int],
     ) -> torch.Tensor:
         # (B, 6, D) -> six (B, D)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (self.scale_shift_table + modulation).unbind(1)
-        x = torch.addcmul(x, gate_msa.unsqueeze(1), self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rotary))
+        x = torch.addcmul(x, gate_msa.unsqueeze(1), self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rotary, grid))
         if self.cross_attn is not None:
             x = x + self.cross_attn(self.norm_cross(x), context)
         return torch.addcmul(x, gate_mlp.unsqueeze(1), self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp)))
@@ -266,6 +338,9 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
             Epsilon of the normalisation layers.
         guide (`bool`, defaults to `False`):
             Take a clean first guess of the generated latents as a fourth input (`guide_latents`).
+        attention (`str`, defaults to `"full"`):
+            `"full"`: every block attends over all tokens. `"factorised"`: the blocks alternate,
+            spatial (within each frame) first, then temporal (across frames at each position).
     """
 
     _supports_gradient_checkpointing = True
@@ -286,8 +361,11 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         freq_dim: int = 256,
         eps: float = 1e-6,
         guide: bool = False,
+        attention: str = "full",
     ):
         super().__init__()
+        if attention not in ATTENTION_CHOICES:
+            raise InputError(f"attention '{attention}' is not one of {', '.join(ATTENTION_CHOICES)}")
         if hidden_size % num_heads:
             raise InputError(f"hidden_size {hidden_size} is not a multiple of num_heads {num_heads}")
         head_dim = hidden_size // num_heads
@@ -308,10 +386,13 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         self.text_embedder = PixArtAlphaTextProjection(text_dim, hidden_size, act_fn="gelu_tanh") if text_dim else None
 
         # 3. Transformer blocks
+        windows = ["full"] * num_layers if attention == "full" else [
+            "spatial" if index % 2 == 0 else "temporal" for index in range(num_layers)]
         self.blocks = nn.ModuleList(
             [
-                ShotfillTransformerBlock(hidden_size, num_heads, mlp_ratio, cross_attention=text_dim > 0, eps=eps)
-                for _ in range(num_layers)
+                ShotfillTransformerBlock(hidden_size, num_heads, mlp_ratio, cross_attention=text_dim > 0, eps=eps,
+                                         window=window)
+                for window in windows
             ]
         )
 
@@ -360,6 +441,22 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
             [weight, weight.new_zeros(weight.shape[0], self.config.in_channels * volume)], dim=1)
         guided.load_state_dict(state)
         return guided
+
+    def with_attention(self, attention: str) -> "ShotfillTransformer3DModel":
+        """A copy of this model with ``attention`` (see :data:`ATTENTION_CHOICES`) and the same weights.
+
+        The parameters do not depend on the attention, so they map one to one; what the copy
+        computes differs, so a converted model is fine-tuned before use. The copy is float32. A
+        model that already has ``attention`` is returned as it is.
+        """
+        if attention not in ATTENTION_CHOICES:
+            raise InputError(f"attention '{attention}' is not one of {', '.join(ATTENTION_CHOICES)}")
+        if self.config.attention == attention:
+            return self
+        config = {key: value for key, value in self.config.items() if not key.startswith("_")}
+        converted = type(self)(**{**config, "attention": attention}).to(self.device)  # float32, for training
+        converted.load_state_dict(self.state_dict())
+        return converted
 
     def forward(
         self,
@@ -411,6 +508,9 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         x = x.view(batch, -1, grid[0], pt, grid[1], ph, grid[2], pw).permute(0, 2, 4, 6, 1, 3, 5, 7)
         x = self.patch_embed(x.reshape(batch, math.prod(grid), -1))  # (B, N, D)
         rotary = self.rope(grid, x.device, x.dtype)  # 2 x (N, head_dim)
+        # each attention window's layout of the rotary positions, made once for all blocks
+        rotaries = {window: rotary_for_windows(rotary, grid, window)
+                    for window in {block.attn.window for block in self.blocks}}
 
         # 2. Conditions
         temb = self.time_embedder(self.time_proj(timestep).to(x.dtype))  # (B, D)
@@ -419,10 +519,11 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
 
         # 3. Transformer blocks
         for block in self.blocks:
+            rotary = rotaries[block.attn.window]
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(block, x, block_modulation, rotary, context)
+                x = self._gradient_checkpointing_func(block, x, block_modulation, rotary, context, grid)
             else:
-                x = block(x, block_modulation, rotary, context)
+                x = block(x, block_modulation, rotary, context, grid)
 
         # 4. Final layer and unpatchify
         shift, scale = self.out_modulation(F.silu(temb)).chunk(2, dim=1)  # 2 x (B, D)

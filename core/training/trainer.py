@@ -163,6 +163,13 @@ def train_dit(args: argparse.Namespace, preset: TrainPreset, clips: list[Clip], 
     if guide and not transformer.config.guide:
         transformer = transformer.with_guide()  # fine-tuning an unguided model: it learns to use the guess from here
         log("dit: the model now takes the first guess as a clean input (guide), starting unused")
+    attention = getattr(args, "attention", None)
+    if attention is not None and attention != transformer.config.attention:
+        if args.resume:
+            raise InputError(f"--attention {attention}: the checkpoint to resume has attention "
+                             f"'{transformer.config.attention}' (convert with --init, not --resume)")
+        transformer = transformer.with_attention(attention)  # same weights, converted: fine-tuning adapts them
+        log(f"dit: the model's attention is now '{attention}' (weights kept, one to one)")
     transformer.to(device).train()
     log(f"dit: encoding {preset.encode_frames} frames of {len(clips)} clips with {vae_folder}")
     latent_clips = encode_clips(vae, clips, preset.frames, preset.encode_frames,
