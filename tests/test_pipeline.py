@@ -570,7 +570,7 @@ def test_an_engines_trust_that_does_not_fit_is_a_clear_error(tmp_path, kwargs, m
 def test_resumed_frames_keep_the_trust_their_earlier_run_wrote(tmp_path):
     src = _plate(tmp_path / "plates")
     spec = _job(tmp_path, source=src, frames=6, engine="baseline")   # the scripted engine stands in for it
-    first = run_job(spec, engine=_ScriptedEngine([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]))
+    run_job(spec, engine=_ScriptedEngine([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]))
     os.remove(tmp_path / "out" / "plate_ext.1015.exr")
     # the engine now trusts every frame less: only the frame written again says so
     again = run_job(spec, engine=_ScriptedEngine([0.1] * 6))
