@@ -7,6 +7,9 @@ frame or field at fault, so the command line can print them as one line.
 """
 from __future__ import annotations
 
+import errno
+import os
+
 # the worker's exit codes are part of the worker protocol, shared with the host side
 from shotfill_plugin.protocol import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL, EXIT_OK  # noqa: F401
 
@@ -74,3 +77,17 @@ class OutOfMemoryError(ShotfillError):
     """The GPU ran out of memory; the message names the next ``--memory`` mode to try (exit code 2)."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+#: what a write that failed for lack of room means, by its errno
+NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file size limit was reached",
+           errno.EDQUOT: "the disk quota is used up"}
+
+
+def no_room_hint(error: BaseException) -> str:
+    """`` (the disk is full)`` and the like when ``error`` is a write that failed for lack of room, known
+    by its errno or, from a library that gives none (OpenEXR), by the system's words for it; else ``""``."""
+    for code, meaning in NO_ROOM.items():
+        if getattr(error, "errno", None) == code or os.strerror(code) in str(error):
+            return f" ({meaning})"
+    return ""

@@ -592,3 +592,16 @@ def test_the_output_lock_refuses_another_job_lets_the_same_job_through_and_drops
     with lock_output(out, NAME, "job-c"):
         pass
     assert victim.read_text() == '{"job_id": "planted"}'
+
+
+def test_a_write_that_failed_for_lack_of_room_says_so_by_errno_or_by_the_systems_words():
+    import errno
+
+    from shotfill.errors import no_room_hint
+
+    assert no_room_hint(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) == " (the disk is full)"
+    assert no_room_hint(OSError(errno.EDQUOT, "quota")) == " (the disk quota is used up)"
+    # OpenEXR gives no errno, only the system's words inside its own message
+    assert no_room_hint(RuntimeError(f'Failed to write "x.tmp". {os.strerror(errno.EFBIG)}')) == \
+        " (a file size limit was reached)"
+    assert no_room_hint(OSError(errno.EACCES, os.strerror(errno.EACCES))) == ""

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import MediaError
+from ..errors import MediaError, no_room_hint
 from ..plan import Role, TaskKind
 from .resolve import ResolvedJob
 
@@ -187,13 +186,8 @@ def write_result_file(job: ResolvedJob, result: dict) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise MediaError(path, f"the result file cannot be written: {e.strerror or e}"
-                               f"{_disk_hint(e.errno)}; the frames written are whole") from None
+                               f"{no_room_hint(e)}; the frames written are whole") from None
     return path
-
-
-def _disk_hint(code: int | None) -> str:
-    return {errno.ENOSPC: " (the disk is full)", errno.EDQUOT: " (the disk quota is used up)",
-            errno.EFBIG: " (a file size limit was reached)"}.get(code, "")
 
 
 def placement_dict(job: ResolvedJob) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import OpenEXR
 
-from ...errors import MediaError
+from ...errors import MediaError, no_room_hint
 from .header import _MAX_COORDINATE, STRUCTURAL_ATTRIBUTES
 
 #: Compressions :func:`write_exr` offers, by the names the CLI and job specs use.
@@ -141,23 +141,15 @@ def _int32(name: str, value: int) -> int:
     return value
 
 
-#: what the OpenEXR library's messages (it gives no errno) say when the disk is full
-_FULL = {"No space left on device": "the disk is full", "File too large": "a file size limit was reached",
-         "Disk quota exceeded": "the disk quota is used up"}
-
-
 def _cause(exc: BaseException, temporary: Path) -> str:
     """The failure in one line (the temporary file, removed by then, named as such), with what it
-    means when the disk is full."""
+    means when the disk is full (:func:`~shotfill.errors.no_room_hint`)."""
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     else:
         text = " ".join(str(exc).replace(f' "{temporary}"', "").replace(f'"{temporary}"', "its temporary file")
                         .split()).rstrip(". ")
-    for needle, meaning in _FULL.items():
-        if needle in text:
-            return f"{text} ({meaning})"
-    return text
+    return text + no_room_hint(exc)
 
 
 def _write_atomically(path: Path, exr_file: OpenEXR.File) -> None:
