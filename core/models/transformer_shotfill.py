@@ -432,8 +432,7 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         """
         if self.config.guide:
             return self
-        config = {key: value for key, value in self.config.items() if not key.startswith("_")}
-        guided = type(self)(**{**config, "guide": True}).to(self.device)  # float32, for training
+        guided = self._reconfigured(guide=True)
         state = self.state_dict()
         weight = state["patch_embed.weight"]  # (D, (2C+1) * patch volume), flattened channel-major per patch
         volume = math.prod(self.config.patch_size)
@@ -449,14 +448,17 @@ class ShotfillTransformer3DModel(ModelMixin, ConfigMixin):
         computes differs, so a converted model is fine-tuned before use. The copy is float32. A
         model that already has ``attention`` is returned as it is.
         """
-        if attention not in ATTENTION_CHOICES:
-            raise InputError(f"attention '{attention}' is not one of {', '.join(ATTENTION_CHOICES)}")
         if self.config.attention == attention:
             return self
-        config = {key: value for key, value in self.config.items() if not key.startswith("_")}
-        converted = type(self)(**{**config, "attention": attention}).to(self.device)  # float32, for training
+        converted = self._reconfigured(attention=attention)   # an unknown attention is refused there
         converted.load_state_dict(self.state_dict())
         return converted
+
+    def _reconfigured(self, **changes) -> "ShotfillTransformer3DModel":
+        """A new model of this one's config with ``changes``, float32 (for training), on its device;
+        its weights are the caller's to load."""
+        config = {key: value for key, value in self.config.items() if not key.startswith("_")}
+        return type(self)(**{**config, **changes}).to(self.device)
 
     def forward(
         self,
