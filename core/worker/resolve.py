@@ -189,7 +189,7 @@ def _resolve_edit_target(spec: JobSpec, context: int, warnings: list, lock: bool
             raise MediaError(clip.path, f"media of clip '{clip.clip_name}' ({what}) is not on disk")
         return media.open_source(clip.path, frame_range=(first, last))
 
-    frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)
+    frames_at = lambda n: otio.opentime.RationalTime(n, target.rate)  # noqa: E731
     first_frame = edit_first_frame(spec)
     kind = target.kind
     mask_source = None
