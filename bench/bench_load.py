@@ -98,7 +98,8 @@ def growth(memory: list[int], warmup: int = 1) -> dict:
         raise ValueError(f"{len(memory) - 1} jobs: at least {warmup + 1} are needed for a growth after the warm-up")
     after = np.asarray(memory[warmup:], np.float64) / MB
     slope = float(np.polyfit(np.arange(len(after)), after, 1)[0])
-    late = after[len(after) // 2:]        # the second half: a step while the allocator settles is not a leak
+    # the second half (two readings at least): a step while the allocator settles is not a leak
+    late = after[(len(after) - 1) // 2:]
     late_slope = float(np.polyfit(np.arange(len(late)), late, 1)[0])
     return {"jobs": len(memory) - 1, "start_mb": round(memory[0] / MB, 1), "warm_mb": round(after[0], 1),
             "end_mb": round(after[-1], 1), "growth_after_warmup_mb": round(after[-1] - after[0], 1),

@@ -80,6 +80,8 @@ def test_growth_reads_start_warmup_end_and_slope():
     assert stepped["growth_per_job_mb"] > 3 and stepped["late_growth_per_job_mb"] == 0.0
     with pytest.raises(ValueError, match="at least 2"):
         bench.growth([100 * mb, 150 * mb])
+    two = bench.growth([100 * mb, 150 * mb, 152 * mb])      # --quick's 2 dit jobs: the late slope from 2 readings
+    assert two["growth_per_job_mb"] == two["late_growth_per_job_mb"] == 2.0
 
 
 def test_a_job_that_writes_too_few_frames_is_an_error(tmp_path, monkeypatch):
