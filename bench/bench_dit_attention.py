@@ -41,10 +41,14 @@ from typing import Callable
 
 import torch
 
+from bench_dit_forward import matmul_gflops  # the ceiling, measured as the forward bench measures it
+
 from shotfill.models.transformer_shotfill import ShotfillTransformer3DModel
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dit_attention.json"
 CHANNELS = 16
+#: the square matmul that measures this machine's ceiling, and its best-of runs
+MATMUL_SIZE, MATMUL_REPEATS = 2048, 5
 TEXT_TOKENS = 64  # Wan's text embedding length here (real Wan prompts pad to 512: more cross-attention)
 
 #: the shotfill transformer's config (factorised attention), about 40M parameters
@@ -145,19 +149,6 @@ def interleaved_best(fns: dict[str, Callable[[], object]], repeats: int, warmup:
     return best
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def summarise(sizes: list[dict], matmul: float) -> None:
     """Add each size's ratio and our share of the (best) matmul rate, in place."""
     for entry in sizes:
@@ -179,7 +170,7 @@ def main() -> None:
     counts = {"ours": ours.num_parameters(), "wan": wan.num_parameters()}
     print(f"parameters: ours {counts['ours'] / 1e6:.2f}M (factorised attention), "
           f"Wan {counts['wan'] / 1e6:.2f}M (full attention); {torch.get_num_threads()} threads")
-    matmuls = [matmul_gflops()]
+    matmuls = [matmul_gflops(MATMUL_SIZE, MATMUL_REPEATS)]
     print(f"fp32 matmul: {matmuls[0]:.1f} GFLOP/s")
     sizes = []
     for name, frames, height, width, repeats in (QUICK_SIZES if args.quick else SIZES):
@@ -208,7 +199,7 @@ def main() -> None:
                                                        / sum(wan_flops(WAN, grid).values()), 3),
                  "runs": [[run, round(seconds, 4)] for run, seconds in order]}
         sizes.append(entry)
-        matmuls.append(matmul_gflops())
+        matmuls.append(matmul_gflops(MATMUL_SIZE, MATMUL_REPEATS))
         print(f"{name}: {entry['tokens']} tokens: ours {best['ours']:.3f} s ({entry['ours_gflop']} GFLOP), "
               f"Wan {best['wan']:.3f} s ({entry['wan_gflop']} GFLOP); matmul now {matmuls[-1]:.1f} GFLOP/s")
 

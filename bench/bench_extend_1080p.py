@@ -27,18 +27,20 @@ from pathlib import Path
 import numpy as np
 
 
-def render_plate(folder: Path, width: int, height: int, frames: int) -> str:
-    """A procedural pan, written as ``plate.####.exr``; returns the sequence pattern."""
+def render_plate(folder: Path, width: int, height: int, frames: int, *, seed: int = 3,
+                 dtype=np.float32) -> str:
+    """A procedural pan, written as ``plate.####.exr`` (``dtype``: float32, or float16 for half
+    float); returns the sequence pattern."""
     from shotfill.io.colour import ColourTransform
     from shotfill.io.exr import write_exr
     from shotfill.synthetic import CameraMove, ShotSpec, render_shot
 
-    shot = render_shot(ShotSpec(seed=3, width=width, height=height, frames=frames, camera=CameraMove.PAN,
+    shot = render_shot(ShotSpec(seed=seed, width=width, height=height, frames=frames, camera=CameraMove.PAN,
                                 speed=0.01))
     linear = ColourTransform("lin_rec709")
     folder.mkdir(parents=True, exist_ok=True)
     for t, picture in enumerate(shot.frames):
-        write_exr(folder / f"plate.{1001 + t:04d}.exr", linear.from_working(picture).astype(np.float32))
+        write_exr(folder / f"plate.{1001 + t:04d}.exr", linear.from_working(picture).astype(dtype))
     return str(folder / "plate.####.exr")
 
 

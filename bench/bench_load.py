@@ -50,17 +50,9 @@ def settled_rss() -> int:
 
 def write_plate(folder: Path, *, width: int = 64, height: int = 36, frames: int = 6, seed: int = 5) -> str:
     """A small procedural pan as half-float EXR frames ``plate.1001.exr``...; returns the pattern."""
-    from shotfill.io.colour import ColourTransform
-    from shotfill.io.exr import write_exr
-    from shotfill.synthetic import CameraMove, ShotSpec, render_shot
+    from bench_extend_1080p import render_plate  # from this folder, as when run
 
-    shot = render_shot(ShotSpec(seed=seed, width=width, height=height, frames=frames, camera=CameraMove.PAN,
-                                speed=0.01))
-    linear = ColourTransform("lin_rec709")
-    folder.mkdir(parents=True, exist_ok=True)
-    for t, picture in enumerate(shot.frames):
-        write_exr(folder / f"plate.{1001 + t:04d}.exr", linear.from_working(picture).astype(np.float16))
-    return str(folder / "plate.####.exr")
+    return render_plate(folder, width, height, frames, seed=seed, dtype=np.float16)
 
 
 def extend_spec(plate: str, out: Path, *, engine: str, seed: int, frames: int = 4):

@@ -1,7 +1,7 @@
 """bench/bench_dit_attention.py's helpers: FLOPs counted by hand, equal parameter counts, interleaved timing."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
 
 import pytest
@@ -11,10 +11,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 @pytest.fixture(scope="module")
 def bench(repo_root):
-    spec = importlib.util.spec_from_file_location("bench_dit_attention", repo_root / "bench" / "bench_dit_attention.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The script as a module (it imports ``bench_dit_forward`` from its own folder, as when run)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(repo_root / "bench"))
+        yield importlib.import_module("bench_dit_attention")
 
 
 def counted(fn) -> int:

@@ -32,7 +32,8 @@ def _bench():
 bench = _bench()
 
 
-def test_thirty_flow_jobs_in_one_process_keep_memory_flat(tmp_path):
+def test_thirty_flow_jobs_in_one_process_keep_memory_flat(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))       # the bench's plate comes from its folder, as when run
     plate = bench.write_plate(tmp_path / "plate")
     began = time.monotonic()
     memory = bench.run_jobs(plate, tmp_path, engine="flow", count=31)
@@ -85,6 +86,7 @@ def test_growth_reads_start_warmup_end_and_slope():
 
 
 def test_a_job_that_writes_too_few_frames_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))
     plate = bench.write_plate(tmp_path / "plate", frames=4)
     import shotfill.worker as worker
 
